@@ -1,0 +1,141 @@
+// Initial centres: greedy k-means++.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "distance.hpp"
+#include "parallel.hpp"
+
+namespace sq {
+
+// Number of candidates greedy k-means++ draws per centre: 2 + floor(ln k).
+inline Index default_local_trials(Index n_clusters) {
+  return 2 + static_cast<Index>(std::floor(std::log(static_cast<double>(n_clusters))));
+}
+
+namespace detail {
+
+// Smallest i with cumulative[i] > target, clamped to the last index so that rounding in the
+// running sum (target equal to the total, or above it) can never select past the end.
+inline Index search_cumulative(const std::vector<double>& cumulative, double target) {
+  const auto found = std::upper_bound(cumulative.begin(), cumulative.end(), target);
+  const Index index = static_cast<Index>(found - cumulative.begin());
+  return std::min<Index>(index, static_cast<Index>(cumulative.size()) - 1);
+}
+
+// cumulative[i] = sum_{j <= i} w_j * values_j (w_j = 1 when weights is null).
+template <class T>
+void cumulative_weighted(const std::vector<double>& values, const T* weights,
+                         std::vector<double>& cumulative) {
+  double running = 0.0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    running += (weights ? static_cast<double>(weights[i]) : 1.0) * values[i];
+    cumulative[i] = running;
+  }
+}
+
+}  // namespace detail
+
+// Greedy k-means++ (Arthur and Vassilvitskii 2007, with the local trials of scikit-learn).
+//
+// The first centre is drawn with probability proportional to its weight. Each later centre is
+// the best of `n_local_trials` candidates drawn with probability proportional to w_i * D_i^2,
+// where D_i is the distance to the nearest centre chosen so far: the candidate that most
+// lowers sum_i w_i D_i^2 wins (the first one on ties).
+//   samples         in  n x d
+//   weights         in  n non-negative weights with a positive sum, or null for all ones
+//   uniforms        in  1 + (n_clusters - 1) * n_local_trials draws from U[0, 1), consumed in
+//                       order; drawing them in the caller keeps the result reproducible by a
+//                       reference implementation
+// Returns the row indices of the chosen centres. Throws std::invalid_argument on bad sizes.
+template <class T>
+std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weights,
+                                   Index n_clusters, const double* uniforms, Index n_uniforms,
+                                   Index n_local_trials, int n_threads) {
+  const Index n_samples = samples.rows();
+  const Index n_features = samples.cols();
+  if (n_clusters < 1 || n_clusters > n_samples) {
+    throw std::invalid_argument("n_clusters must be in [1, n_samples=" +
+                                std::to_string(n_samples) + "], got " + std::to_string(n_clusters));
+  }
+  if (n_local_trials < 1) {
+    throw std::invalid_argument("n_local_trials must be >= 1, got " +
+                                std::to_string(n_local_trials));
+  }
+  if (n_uniforms != 1 + (n_clusters - 1) * n_local_trials) {
+    throw std::invalid_argument("kmeans_plusplus needs 1 + (n_clusters - 1) * n_local_trials = " +
+                                std::to_string(1 + (n_clusters - 1) * n_local_trials) +
+                                " uniforms, got " + std::to_string(n_uniforms));
+  }
+
+  std::vector<Index> chosen;
+  chosen.reserve(static_cast<std::size_t>(n_clusters));
+  std::vector<double> cumulative(static_cast<std::size_t>(n_samples));
+
+  // First centre: proportional to the weights alone.
+  std::vector<double> closest(static_cast<std::size_t>(n_samples), 1.0);
+  detail::cumulative_weighted(closest, weights, cumulative);
+  chosen.push_back(detail::search_cumulative(cumulative, uniforms[0] * cumulative.back()));
+
+  // closest[i] = squared distance of sample i to its nearest chosen centre.
+  const T* first = samples.row(chosen[0]).data();
+  parallel_for(count_blocks(n_samples), n_threads, [&](Index block) {
+    const Index end = std::min(n_samples, (block + 1) * block_rows);
+    for (Index i = block * block_rows; i < end; ++i) {
+      closest[i] = squared_distance(samples.row(i).data(), first, n_features);
+    }
+  });
+
+  std::vector<double> candidate_closest(static_cast<std::size_t>(n_samples * n_local_trials));
+  std::vector<double> block_potential(static_cast<std::size_t>(count_blocks(n_samples) * n_local_trials));
+  const double* draw = uniforms + 1;
+  for (Index c = 1; c < n_clusters; ++c) {
+    // Draw candidates proportionally to w_i * D_i^2.
+    detail::cumulative_weighted(closest, weights, cumulative);
+    std::vector<Index> candidates(static_cast<std::size_t>(n_local_trials));
+    for (Index t = 0; t < n_local_trials; ++t) {
+      candidates[t] = detail::search_cumulative(cumulative, (*draw++) * cumulative.back());
+    }
+
+    // Potential of each candidate: sum_i w_i min(D_i^2, ||xi_i - candidate||^2), summed per
+    // block and then in block order so the thread count cannot change the choice.
+    parallel_for(count_blocks(n_samples), n_threads, [&](Index block) {
+      const Index end = std::min(n_samples, (block + 1) * block_rows);
+      for (Index t = 0; t < n_local_trials; ++t) {
+        const T* candidate = samples.row(candidates[t]).data();
+        double potential = 0.0;
+        for (Index i = block * block_rows; i < end; ++i) {
+          const double distance =
+              std::min(closest[i], static_cast<double>(squared_distance(samples.row(i).data(), candidate, n_features)));
+          candidate_closest[t * n_samples + i] = distance;
+          potential += (weights ? static_cast<double>(weights[i]) : 1.0) * distance;
+        }
+        block_potential[block * n_local_trials + t] = potential;
+      }
+    });
+
+    Index best = 0;
+    double best_potential = 0.0;
+    for (Index t = 0; t < n_local_trials; ++t) {
+      double potential = 0.0;
+      for (Index block = 0; block < count_blocks(n_samples); ++block) {
+        potential += block_potential[block * n_local_trials + t];
+      }
+      if (t == 0 || potential < best_potential) {
+        best = t;
+        best_potential = potential;
+      }
+    }
+    chosen.push_back(candidates[best]);
+    std::copy_n(candidate_closest.begin() + best * n_samples, n_samples, closest.begin());
+  }
+  return chosen;
+}
+
+}  // namespace sq

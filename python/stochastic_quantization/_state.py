@@ -1,0 +1,256 @@
+"""Fit state held in NumPy arrays, initial centres and sample orders for the estimator.
+
+The C++ core updates the state arrays in place; keeping them here (not in a C++ object) makes a
+fitted model picklable and lets a fit be rolled back by working on a copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._kernels import core
+
+OPTIMIZERS = ("sgd", "momentum", "nag", "adagrad", "rmsprop", "adam")
+SCHEDULES = ("constant", "inverse_time", "count")
+SAMPLINGS = ("permutation", "replacement", "sequential")
+ADAPTIVE = ("adagrad", "rmsprop", "adam")
+STATE_ARRAYS = {"sgd": 0, "momentum": 1, "nag": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
+
+# Samples used to measure the data scale for learning_rate="auto".
+SCALE_SUBSAMPLE = 10_000
+
+
+def resolve_threads(n_jobs: int | None) -> int:
+    """Return the thread count for n_jobs: None and -1 mean all cores, -2 all but one, ..."""
+    cores = os.cpu_count() or 1
+    if n_jobs is None:
+        return cores
+    if n_jobs < 0:
+        return max(1, cores + 1 + n_jobs)
+    return n_jobs
+
+
+def epoch_order(
+    sampling: str, rng: np.random.Generator, n_samples: int, weights: np.ndarray | None
+) -> np.ndarray:
+    """Return the sample indices of one epoch (int64); zero-weight samples are left out."""
+    if sampling == "permutation":
+        order = rng.permutation(n_samples)
+    elif sampling == "replacement":
+        order = rng.integers(0, n_samples, size=n_samples)
+    else:
+        order = np.arange(n_samples)
+    if weights is not None:
+        order = order[weights[order] > 0]
+    return np.ascontiguousarray(order, dtype=np.int64)
+
+
+def initial_centers(
+    model: Any, X: np.ndarray, weights: np.ndarray | None, rng: np.random.Generator, n_threads: int
+) -> np.ndarray:
+    """Return the (n_clusters, n_features) initial centres in X's dtype, as a new array."""
+    n_clusters = model.n_clusters
+    n_samples, n_features = X.shape
+    init = model.init
+    if not isinstance(init, str):
+        centers = np.array(init, dtype=X.dtype, order="C", copy=True)
+        if centers.shape != (n_clusters, n_features):
+            raise ValueError(
+                f"init array must have shape (n_clusters, n_features) = ({n_clusters}, "
+                f"{n_features}), got {centers.shape}"
+            )
+        if not np.all(np.isfinite(centers)):
+            raise ValueError("init array must be finite, got NaN or infinity")
+        return centers
+
+    positive = n_samples if weights is None else int(np.count_nonzero(weights))
+    if n_clusters > positive:
+        what = "n_samples" if weights is None else "the number of samples with positive weight"
+        raise ValueError(
+            f"n_clusters must be <= {what} = {positive}, got n_clusters={n_clusters}; "
+            "lower n_clusters or pass more samples"
+        )
+    if init == "k-means++":
+        trials = 2 + int(np.log(n_clusters))
+        uniforms = rng.random(1 + (n_clusters - 1) * trials)
+        indices = core.kmeans_plusplus(X, weights, n_clusters, uniforms, trials, n_threads)
+        return X[indices].copy()
+    if init == "sample":
+        p = None if weights is None else weights.astype(np.float64) / weights.sum(dtype=np.float64)
+        indices = np.sort(rng.choice(n_samples, size=n_clusters, replace=False, p=p))
+        return X[indices].copy()
+    support = X if weights is None else X[weights > 0]
+    low, high = support.min(axis=0), support.max(axis=0)
+    return rng.uniform(low, high, size=(n_clusters, n_features)).astype(X.dtype)
+
+
+def _data_box(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    support = X if weights is None else X[weights > 0]
+    return support.min(axis=0).astype(np.float64), support.max(axis=0).astype(np.float64)
+
+
+def _projection_box(
+    model: Any, X: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    projection = model.projection
+    n_features = X.shape[1]
+    if projection is None:
+        return None, None
+    if isinstance(projection, str):
+        if projection != "data":
+            raise ValueError(f"projection must be None, 'data' or (lower, upper), got {projection!r}")
+        return _data_box(X, weights)
+    try:
+        lower, upper = projection
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"projection must be None, 'data' or a pair (lower, upper), got {projection!r}"
+        ) from None
+    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n_features,)).copy()
+    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n_features,)).copy()
+    if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+        raise ValueError("projection bounds must be finite")
+    if np.any(lower > upper):
+        raise ValueError(f"projection lower bounds must be <= upper bounds, got {lower} > {upper}")
+    return lower, upper
+
+
+@dataclass
+class FitState:
+    """Centres, optimizer state and counters of a fit, plus the resolved step-size settings."""
+
+    centers: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    averaged: np.ndarray
+    updates: np.ndarray
+    mass: np.ndarray
+    marks: np.ndarray
+    step: int
+    rate_sum: float
+    learning_rate: float
+    schedule: str
+    decay_t0: float
+    lower: np.ndarray | None
+    upper: np.ndarray | None
+
+    @classmethod
+    def start(
+        cls,
+        model: Any,
+        centers: np.ndarray,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        n_threads: int,
+    ) -> FitState:
+        """Return the state at step 0 for the given initial centres."""
+        n_clusters = centers.shape[0]
+        n_arrays = STATE_ARRAYS[model.optimizer]
+        learning_rate = _resolve_learning_rate(model, X, centers, n_threads)
+        schedule = model.schedule
+        if schedule == "auto":
+            schedule = "inverse_time" if model.optimizer in ADAPTIVE else "count"
+        decay_t0 = float(model.decay_t0) if model.decay_t0 is not None else None
+        if decay_t0 is None:
+            decay_t0 = max(1.0, X.shape[0] / model.batch_size)
+        lower, upper = _projection_box(model, X, weights)
+        return cls(
+            centers=np.ascontiguousarray(centers),
+            first=np.zeros_like(centers) if n_arrays >= 1 else np.empty((0, 0), centers.dtype),
+            second=np.zeros_like(centers) if n_arrays >= 2 else np.empty((0, 0), centers.dtype),
+            averaged=centers.copy() if model.averaging else np.empty((0, 0), centers.dtype),
+            updates=np.zeros(n_clusters, dtype=np.int64),
+            mass=np.ones(n_clusters),
+            marks=np.zeros(n_clusters),
+            step=0,
+            rate_sum=0.0,
+            learning_rate=learning_rate,
+            schedule=schedule,
+            decay_t0=decay_t0,
+            lower=lower,
+            upper=upper,
+        )
+
+    def copy(self) -> FitState:
+        return copy.deepcopy(self)
+
+    def extend_projection(self, model: Any, X: np.ndarray, weights: np.ndarray | None) -> None:
+        """Grow a "data" projection box to cover a new chunk of a stream."""
+        if isinstance(model.projection, str) and model.projection == "data":
+            low, high = _data_box(X, weights)
+            self.lower = np.minimum(self.lower, low)
+            self.upper = np.maximum(self.upper, high)
+
+    def output_centers(self) -> np.ndarray:
+        """Return the centres the model reports: the averaged ones when averaging is on."""
+        source = self.averaged if self.averaged.size else self.centers
+        return source.copy()
+
+    def mean_loss(
+        self, X: np.ndarray, weights: np.ndarray | None, rank: float, n_threads: int
+    ) -> float:
+        """Return F(y) over X for the reported centres."""
+        loss_sum, weight_sum = core.objective(X, weights, self.output_centers(), float(rank), n_threads)
+        return loss_sum / weight_sum
+
+    def run(
+        self,
+        model: Any,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        order: np.ndarray,
+        n_threads: int,
+    ) -> np.ndarray:
+        """Run SQ over X[order] in place; return the loss log, shape (m, 2)."""
+        self.step, self.rate_sum, log = core.run(
+            X,
+            weights,
+            order,
+            self.centers,
+            self.first,
+            self.second,
+            self.averaged,
+            self.updates,
+            self.mass,
+            self.marks,
+            self.step,
+            self.rate_sum,
+            rank=float(model.rank),
+            optimizer=model.optimizer,
+            momentum=float(model.momentum),
+            beta=float(model.beta),
+            beta1=float(model.beta1),
+            beta2=float(model.beta2),
+            epsilon=float(model.epsilon),
+            schedule=self.schedule,
+            learning_rate=self.learning_rate,
+            t0=self.decay_t0,
+            power=float(model.decay_power),
+            batch_size=int(model.batch_size),
+            log_step=int(model.log_step or 0),
+            averaging=bool(model.averaging),
+            lower=self.lower,
+            upper=self.upper,
+            n_threads=n_threads,
+        )
+        return log
+
+
+def _resolve_learning_rate(model: Any, X: np.ndarray, centers: np.ndarray, n_threads: int) -> float:
+    """Return rho_0: the given learning_rate, or the data-scaled default for "auto"."""
+    if not isinstance(model.learning_rate, str):
+        return float(model.learning_rate)
+    stride = max(1, X.shape[0] // SCALE_SUBSAMPLE)
+    subsample = np.ascontiguousarray(X[::stride])
+    loss_sum, weight_sum = core.objective(subsample, None, centers, 2.0, n_threads)
+    scale = float(np.sqrt(loss_sum / weight_sum))
+    if not scale > 0.0:
+        scale = 1.0
+    if model.optimizer in ADAPTIVE:
+        return 0.1 * scale
+    return 1.0 / scale ** (float(model.rank) - 2.0)

@@ -1,0 +1,432 @@
+"""The scikit-learn estimator :class:`StochasticQuantization`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from . import _validation as checks
+from ._kernels import core
+from ._state import (
+    OPTIMIZERS,
+    SAMPLINGS,
+    SCHEDULES,
+    FitState,
+    epoch_order,
+    initial_centers,
+    resolve_threads,
+)
+
+logger = logging.getLogger("stochastic_quantization")
+
+INITS = ("k-means++", "sample", "random")
+
+
+class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Stochastic Quantization (SQ): clustering by stochastic gradient steps on the centres.
+
+    SQ minimises F(y) = sum_i w_i min_k ||x_i - y_k||^rank / sum_i w_i over centres y_1..y_K.
+    Each step draws one sample (or a mini-batch), finds its nearest centre and moves only that
+    centre along the gradient rank * ||x - y_k||^(rank - 2) * (y_k - x), with plain SGD or an
+    adaptive optimizer. The data are streamed: memory beyond X is O(n_clusters * n_features)
+    plus one batch and the sample order of an epoch.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of centres K.
+    rank : float, default=2.0
+        Exponent r >= 1 of the distance in the loss; 2 gives the K-Means objective, values in
+        [1, 2) are less sensitive to outliers.
+    optimizer : {"sgd", "momentum", "nag", "adagrad", "rmsprop", "adam"}, default="sgd"
+        Update rule. Each keeps its state per centre, and only the centre that received a
+        gradient moves or updates its state at a step.
+    learning_rate : float or "auto", default="auto"
+        Initial step size rho_0. "auto" scales a per-optimizer base rate to the data, so unscaled
+        data need no tuning: with the typical distance s from a sample to its nearest initial
+        centre, SGD, Momentum and NAG use 1 / (rank * s^(rank - 2)) with the "count" schedule
+        (the step moves a centre a fraction of the way to the sample) and AdaGrad, RMSProp and
+        Adam use 0.1 * s (their steps have the units of the data). The value used is stored in
+        ``learning_rate_``.
+    schedule : {"auto", "constant", "inverse_time", "count"}, default="auto"
+        Step-size schedule. "constant": rho_t = rho_0. "inverse_time":
+        rho_t = rho_0 / (1 + t / decay_t0)^decay_power, which meets the convergence conditions
+        (sum rho_t infinite, sum rho_t^2 finite) for decay_power in (0.5, 1]. "count":
+        rho = rho_0 * m_k / (rank * n_k), n_k the weight centre k has received (the initial centre
+        counts as 1) and m_k its samples in the batch; with rank 2 and rho_0 = 1 this is
+        MacQueen's online K-Means. "auto" is "count" for SGD, Momentum and NAG and
+        "inverse_time" for the adaptive optimizers.
+    init : {"k-means++", "sample", "random"} or array of shape (n_clusters, n_features), \
+            default="k-means++"
+        Initial centres: greedy k-means++, distinct samples drawn proportionally to their weights,
+        uniform points in the bounding box of the samples, or the given array.
+    max_iter : int, default=20
+        Maximum number of epochs (passes over the data).
+    tol : float or None, default=1e-4
+        Stop when the relative change of the epoch loss falls below tol; None runs max_iter epochs.
+    batch_size : int, default=1
+        Samples per step. Each centre moves once per batch along the mean gradient of its samples.
+    sampling : {"permutation", "replacement", "sequential"}, default="permutation"
+        Sample order of an epoch: a fresh random permutation, n draws with replacement, or the
+        order of X (used to replay a stream).
+    momentum : float, default=0.9
+        gamma of Momentum and NAG.
+    beta : float, default=0.9
+        Decay of RMSProp's average of squared gradients.
+    beta1, beta2 : float, default=0.9, 0.999
+        Adam's moment decays.
+    epsilon : float, default=1e-8
+        Added to the root of the squared-gradient statistic in AdaGrad, RMSProp and Adam.
+    decay_t0 : float or None, default=None
+        t0 of the "inverse_time" schedule, in steps; None uses the steps of one epoch.
+    decay_power : float, default=1.0
+        Exponent of the "inverse_time" schedule, in (0.5, 1].
+    projection : None, "data" or (lower, upper), default=None
+        Convex set Y the centres are projected onto after each step: none, the bounding box of
+        the training data (which contains the optimum), or a box given by scalars or arrays of
+        shape (n_features,).
+    averaging : bool, default=False
+        If True, ``cluster_centers_`` is the Cesaro average sum_t rho_t y_t / sum_t rho_t of the
+        iterates instead of the last iterate.
+    log_step : int or None, default=None
+        Also record the loss over the training data every log_step steps (each record costs one
+        pass over the data). The loss is always recorded at the end of each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seed for initialisation and sample order.
+    n_jobs : int or None, default=None
+        Threads for assignment, loss evaluation and k-means++; None or -1 uses all cores.
+        Results do not depend on it.
+    verbose : int, default=0
+        Log the loss of each epoch at INFO level (logger "stochastic_quantization") when > 0.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        Centres, in the dtype of X (float32 stays float32).
+    labels_ : ndarray of shape (n_samples,)
+        Index of the nearest centre of each training sample.
+    inertia_ : float
+        sum_i w_i min_k ||x_i - y_k||^rank over the training data (for rank 2, scikit-learn's
+        inertia).
+    n_iter_ : int
+        Epochs run.
+    n_steps_ : int
+        Optimizer steps taken (batches processed).
+    loss_history_ : ndarray of shape (n_records, 2)
+        Rows (step, F(y)): the mean loss over the training data after that many steps.
+    learning_rate_ : float
+        Step size rho_0 used (the resolved value of ``learning_rate``).
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    Notes
+    -----
+    X is used as given when it is a C-contiguous float32 or float64 array (a memmap included);
+    other layouts and dtypes (integers, bool, lists, DataFrames, strided views) are converted
+    once to C-contiguous float64 or float32. X is never modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stochastic_quantization import StochasticQuantization
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
+    >>> model = StochasticQuantization(n_clusters=2, random_state=0).fit(X)
+    >>> sorted(np.round(model.cluster_centers_[:, 0]).tolist())
+    [0.0, 10.0]
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        rank: float = 2.0,
+        optimizer: str = "sgd",
+        learning_rate: float | str = "auto",
+        schedule: str = "auto",
+        init: str | np.ndarray = "k-means++",
+        max_iter: int = 20,
+        tol: float | None = 1e-4,
+        batch_size: int = 1,
+        sampling: str = "permutation",
+        momentum: float = 0.9,
+        beta: float = 0.9,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        decay_t0: float | None = None,
+        decay_power: float = 1.0,
+        projection: Any = None,
+        averaging: bool = False,
+        log_step: int | None = None,
+        random_state: Any = None,
+        n_jobs: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.rank = rank
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.batch_size = batch_size
+        self.sampling = sampling
+        self.momentum = momentum
+        self.beta = beta
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.decay_t0 = decay_t0
+        self.decay_power = decay_power
+        self.projection = projection
+        self.averaging = averaging
+        self.log_step = log_step
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # Validation -----------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        checks.check_number("n_clusters", self.n_clusters, low=1, integer=True)
+        checks.check_number("rank", self.rank, low=1.0)
+        checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if not (isinstance(self.learning_rate, str) and self.learning_rate == "auto"):
+            checks.check_number("learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
+        checks.check_choice("schedule", self.schedule, ("auto", *SCHEDULES))
+        if isinstance(self.init, str):
+            checks.check_choice("init", self.init, INITS)
+        checks.check_number("max_iter", self.max_iter, low=1, integer=True)
+        if self.tol is not None:
+            checks.check_number("tol", self.tol, low=0.0)
+        checks.check_number("batch_size", self.batch_size, low=1, integer=True)
+        checks.check_choice("sampling", self.sampling, SAMPLINGS)
+        checks.check_number("momentum", self.momentum, low=0.0, high=1.0, high_inclusive=False)
+        for name in ("beta", "beta1", "beta2"):
+            checks.check_number(name, getattr(self, name), low=0.0, high=1.0, high_inclusive=False)
+        checks.check_number("epsilon", self.epsilon, low=0.0, low_inclusive=False)
+        if self.decay_t0 is not None:
+            checks.check_number("decay_t0", self.decay_t0, low=0.0, low_inclusive=False)
+        checks.check_number("decay_power", self.decay_power, low=0.0, low_inclusive=False)
+        if self.log_step is not None:
+            checks.check_number("log_step", self.log_step, low=1, integer=True)
+        if self.n_jobs is not None:
+            checks.check_number("n_jobs", self.n_jobs, integer=True)
+            if self.n_jobs == 0:
+                raise ValueError("n_jobs must be a positive integer, -1 or None, got 0")
+        checks.check_number("verbose", self.verbose, low=0, integer=True)
+
+    def _validate_samples(self, X: Any, *, reset: bool) -> np.ndarray:
+        checks.check_dtype_kind("X", X)
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float64, np.float32], order="C", copy=False
+        )
+        checks.check_float32_range("X", X)
+        return X
+
+    # Fitting --------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> StochasticQuantization:
+        """Fit the centres to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples. See the class Notes for which inputs are converted.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: a sample's gradient and its share of the loss are multiplied by
+            its weight, k-means++ and "sample" initialisation draw proportionally to it, and
+            samples of weight 0 never move a centre.
+
+        Returns
+        -------
+        self : StochasticQuantization
+        """
+        self._check_params()
+        X = self._validate_samples(X, reset=True)
+        weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        n_threads = resolve_threads(self.n_jobs)
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            centers = initial_centers(self, X, weights, rng, n_threads)
+            state = FitState.start(self, centers, X, weights, n_threads)
+            history, n_iter = self._run_epochs(X, weights, state, rng, n_threads)
+            labels, inertia = self._label(X, weights, state.output_centers(), n_threads)
+
+        self._commit(state, rng, history, n_iter, labels, inertia)
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> StochasticQuantization:
+        """Take one pass over the chunk X, continuing from the current centres and state.
+
+        The first call initialises the centres from X. Later calls continue the optimizer state,
+        step counter and random generator, so a stream fed in chunks matches one fit over the
+        concatenated chunks with ``sampling="sequential"`` and ``max_iter=1``. On error the model
+        is left unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : StochasticQuantization
+        """
+        first_call = not hasattr(self, "_state")
+        if first_call:
+            self._check_params()
+        X = self._validate_samples(X, reset=first_call)
+        weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        n_threads = resolve_threads(self.n_jobs)
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            if first_call:
+                rng = np.random.default_rng(
+                    check_random_state(self.random_state).randint(2**31 - 1)
+                )
+                centers = initial_centers(self, X, weights, rng, n_threads)
+                state = FitState.start(self, centers, X, weights, n_threads)
+                history = np.empty((0, 2))
+            else:
+                state, rng = self._state.copy(), _copy_generator(self._rng)
+                state.extend_projection(self, X, weights)
+                history = self.loss_history_
+            order = epoch_order(self.sampling, rng, X.shape[0], weights)
+            log = state.run(self, X, weights, order, n_threads)
+            loss = state.mean_loss(X, weights, self.rank, n_threads)
+            history = np.vstack([history, log, [[state.step, loss]]])
+            labels, inertia = self._label(X, weights, state.output_centers(), n_threads)
+
+        n_iter = (self.n_iter_ if not first_call else 0) + 1
+        self._commit(state, rng, history, n_iter, labels, inertia)
+        return self
+
+    def _run_epochs(
+        self,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        state: FitState,
+        rng: np.random.Generator,
+        n_threads: int,
+    ) -> tuple[np.ndarray, int]:
+        records = [[0.0, state.mean_loss(X, weights, self.rank, n_threads)]]
+        previous = records[0][1]
+        n_iter = 0
+        for epoch in range(self.max_iter):
+            started = time.perf_counter()
+            order = epoch_order(self.sampling, rng, X.shape[0], weights)
+            log = state.run(self, X, weights, order, n_threads)
+            loss = state.mean_loss(X, weights, self.rank, n_threads)
+            records.extend(log.tolist())
+            records.append([float(state.step), loss])
+            n_iter = epoch + 1
+            if self.verbose:
+                logger.info(
+                    "epoch %d: loss %.6g, %d steps, %.3f s",
+                    n_iter,
+                    loss,
+                    state.step,
+                    time.perf_counter() - started,
+                )
+            if self.tol is not None and abs(previous - loss) <= self.tol * max(abs(previous), 1e-300):
+                break
+            previous = loss
+        return np.asarray(records, dtype=np.float64), n_iter
+
+    def _label(
+        self, X: np.ndarray, weights: np.ndarray | None, centers: np.ndarray, n_threads: int
+    ) -> tuple[np.ndarray, float]:
+        labels, distances = core.assign(X, centers, n_threads)
+        losses = checks_rank_loss(distances, self.rank)
+        inertia = float(np.dot(losses, weights) if weights is not None else losses.sum())
+        return labels, inertia
+
+    def _commit(
+        self,
+        state: FitState,
+        rng: np.random.Generator,
+        history: np.ndarray,
+        n_iter: int,
+        labels: np.ndarray,
+        inertia: float,
+    ) -> None:
+        self._state = state
+        self._rng = rng
+        self.cluster_centers_ = state.output_centers()
+        self.learning_rate_ = state.learning_rate
+        self.loss_history_ = history
+        self.n_iter_ = n_iter
+        self.n_steps_ = int(state.step)
+        self.labels_ = labels
+        self.inertia_ = inertia
+
+    # Prediction -----------------------------------------------------------------------------
+
+    def _check_fitted_samples(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate_samples(X, reset=False)
+        if X.dtype != self.cluster_centers_.dtype:
+            X = X.astype(self.cluster_centers_.dtype)
+        return X
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return the index of the nearest centre of each sample, shape (n_samples,), int64."""
+        X = self._check_fitted_samples(X)
+        labels, _ = core.assign(X, self.cluster_centers_, resolve_threads(self.n_jobs))
+        return labels
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return the Euclidean distances to every centre, shape (n_samples, n_clusters)."""
+        X = self._check_fitted_samples(X)
+        centers = self.cluster_centers_
+        # Direct differences (exact far from the origin) in blocks of about 2**22 values, so
+        # memory stays bounded whatever n_samples is.
+        out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
+        chunk = max(1, 2**22 // (centers.shape[0] * centers.shape[1]))
+        for start in range(0, X.shape[0], chunk):
+            block = X[start : start + chunk]
+            squared = ((block[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+            out[start : start + chunk] = np.sqrt(squared)
+        return out
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Return minus the summed loss -sum_i w_i min_k ||x_i - y_k||^rank on X (higher is better)."""
+        X = self._check_fitted_samples(X)
+        weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        loss_sum, _ = core.objective(
+            X, weights, self.cluster_centers_, float(self.rank), resolve_threads(self.n_jobs)
+        )
+        return -float(loss_sum)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def checks_rank_loss(squared_distances: np.ndarray, rank: float) -> np.ndarray:
+    """Return ||x - y||^rank from squared distances, in float64."""
+    squared = squared_distances.astype(np.float64)
+    return squared if rank == 2 else np.power(np.maximum(squared, 0.0), rank / 2.0)
+
+
+def _copy_generator(rng: np.random.Generator) -> np.random.Generator:
+    copy = np.random.default_rng()
+    copy.bit_generator.state = rng.bit_generator.state
+    return copy
