@@ -374,7 +374,7 @@ def test_load_samples_npy_object_array(tmp_path):
     path = tmp_path / "objects.npy"
     np.save(path, np.array([[1, "a"]], dtype=object), allow_pickle=True)
 
-    with pytest.raises(ValueError, match=r"objects.npy: cannot read as a .npy array"):
+    with pytest.raises(ValueError, match=r"objects.npy: failed to read as a .npy array"):
         load_samples(path)
 
 
@@ -382,7 +382,7 @@ def test_load_samples_npy_garbage(tmp_path):
     path = tmp_path / "garbage.npy"
     path.write_bytes(b"not an npy file")
 
-    with pytest.raises(ValueError, match=r"garbage.npy: cannot read as a .npy array"):
+    with pytest.raises(ValueError, match=r"garbage.npy: failed to read as a .npy array"):
         load_samples(path)
 
 
@@ -445,8 +445,8 @@ def test_load_samples_csv_single_row(tmp_path):
     [
         ("", r"contains no data rows"),
         ("a,b\n", r"contains no data rows"),
-        ("1,2\n3,x\n", r"cannot parse as comma-separated numbers"),
-        ("1,2\n3,4,5\n", r"cannot parse as comma-separated numbers"),
+        ("1,2\n3,x\n", r"failed to parse as comma-separated numbers"),
+        ("1,2\n3,4,5\n", r"failed to parse as comma-separated numbers"),
     ],
     ids=["empty", "header only", "text in data", "ragged rows"],
 )
@@ -464,7 +464,7 @@ def test_load_samples_csv_not_utf8(tmp_path):
     path = tmp_path / "binary.csv"
     path.write_bytes(b"\xff\xfe\x00\x01")
 
-    with pytest.raises(ValueError, match=r"binary.csv: cannot parse as comma-separated numbers"):
+    with pytest.raises(ValueError, match=r"binary.csv: failed to parse as comma-separated numbers"):
         load_samples(path)
 
 

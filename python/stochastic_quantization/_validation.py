@@ -46,12 +46,20 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def check_dtype_kind(name: str, array: Any) -> None:
-    """Reject object, string, complex and other non-numeric arrays before any conversion."""
+    """Reject string, complex, datetime and other non-numeric arrays before any conversion."""
     dtype = getattr(array, "dtype", None)
     if dtype is None:
         return
     dtype = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
-    if dtype.kind not in "biuf":
+    if dtype.kind == "c":
+        # scikit-learn's estimator checks look for the phrase "Complex data not supported".
+        raise ValueError(
+            f"{name} must contain real numbers: Complex data not supported, got dtype {dtype}; "
+            f"pass {name}.real or np.abs({name})"
+        )
+    # Object arrays of numbers are converted by scikit-learn's check_array, which raises on
+    # elements that are not numbers.
+    if dtype.kind not in "biufO":
         raise ValueError(
             f"{name} must contain real numbers (bool, integer or float dtype), got dtype {dtype}; "
             "convert it with np.asarray(..., dtype=np.float64)"

@@ -24,8 +24,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 FASHION_MNIST_FOLDER = Path("/usr/share/datasets/fashion-mnist")
 
-# IDX type codes from the MNIST file format description (yann.lecun.com/exdb/mnist).
-# Multi-byte values are stored big-endian.
+# IDX type codes of the MNIST format description, as quoted in the Praat manual
+# (https://www.fon.hum.uva.nl/praat/manual/IDX_file_format.html). Sizes and multi-byte
+# values are big-endian.
 _IDX_DTYPES = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
@@ -250,7 +251,10 @@ def load_idx_folder(folder: PathLike) -> ImageDataset:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"IDX folder not found: {folder}")
+        raise FileNotFoundError(
+            f"IDX folder not found: {folder}. Pass the folder that contains the "
+            f"train-images, train-labels, t10k-images and t10k-labels IDX files"
+        )
 
     arrays = {}
     for field, (stem, ndim) in _IDX_SPLITS.items():
@@ -401,7 +405,7 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path}: cannot read as a .npy array: {error}") from error
+        raise ValueError(f"{path}: failed to read as a .npy array: {error}") from error
 
 
 def _load_csv(path: Path) -> np.ndarray:
@@ -417,7 +421,7 @@ def _load_csv(path: Path) -> np.ndarray:
                 encoding="utf-8-sig",
             )
     except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot parse as comma-separated numbers: {error}") from error
+        raise ValueError(f"{path}: failed to parse as comma-separated numbers: {error}") from error
     if samples.size == 0:
         raise ValueError(f"{path}: the file contains no data rows")
     return samples
