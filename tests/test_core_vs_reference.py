@@ -188,7 +188,9 @@ def test_kmeans_plusplus_same_for_any_thread_count(n_threads):
     samples = rng.normal(size=(5000, 4))
     uniforms = rng.random(1 + 9 * 4)
     baseline = core.kmeans_plusplus(samples, None, 10, uniforms, 4, 1)
-    np.testing.assert_array_equal(core.kmeans_plusplus(samples, None, 10, uniforms, 4, n_threads), baseline)
+    np.testing.assert_array_equal(
+        core.kmeans_plusplus(samples, None, 10, uniforms, 4, n_threads), baseline
+    )
 
 
 def test_kmeans_plusplus_first_centre_uniform_then_d2():

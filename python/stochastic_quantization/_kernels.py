@@ -25,7 +25,9 @@ def _load() -> tuple[ModuleType, str]:
     if accelerated is not None and _portable.cpu_has_avx2_fma():
         return accelerated, "avx2"
     if requested == "avx2":
-        raise ImportError("SQ_KERNELS=avx2 but the AVX2 build is missing or this CPU lacks AVX2/FMA")
+        raise ImportError(
+            "SQ_KERNELS=avx2 but the AVX2 build is missing or this CPU lacks AVX2/FMA"
+        )
     return _portable, "portable"
 
 

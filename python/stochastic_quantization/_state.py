@@ -103,7 +103,9 @@ def _projection_box(
         return None, None
     if isinstance(projection, str):
         if projection != "data":
-            raise ValueError(f"projection must be None, 'data' or (lower, upper), got {projection!r}")
+            raise ValueError(
+                f"projection must be None, 'data' or (lower, upper), got {projection!r}"
+            )
         return _data_box(X, weights)
     try:
         lower, upper = projection
@@ -195,7 +197,9 @@ class FitState:
         self, X: np.ndarray, weights: np.ndarray | None, rank: float, n_threads: int
     ) -> float:
         """Return F(y) over X for the reported centres."""
-        loss_sum, weight_sum = core.objective(X, weights, self.output_centers(), float(rank), n_threads)
+        loss_sum, weight_sum = core.objective(
+            X, weights, self.output_centers(), float(rank), n_threads
+        )
         return loss_sum / weight_sum
 
     def run(

@@ -266,7 +266,9 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         self._commit(state, rng, history, n_iter, labels, inertia)
         return self
 
-    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> StochasticQuantization:
+    def partial_fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None
+    ) -> StochasticQuantization:
         """Take one pass over the chunk X, continuing from the current centres and state.
 
         The first call initialises the centres from X. Later calls continue the optimizer state,
@@ -340,7 +342,9 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
                     state.step,
                     time.perf_counter() - started,
                 )
-            if self.tol is not None and abs(previous - loss) <= self.tol * max(abs(previous), 1e-300):
+            if self.tol is not None and abs(previous - loss) <= self.tol * max(
+                abs(previous), 1e-300
+            ):
                 break
             previous = loss
         return np.asarray(records, dtype=np.float64), n_iter
@@ -406,7 +410,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         return out
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Return minus the summed loss -sum_i w_i min_k ||x_i - y_k||^rank on X (higher is better)."""
+        """Return minus the summed loss over X, -sum_i w_i min_k ||x_i - y_k||^rank."""
         X = self._check_fitted_samples(X)
         weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
         loss_sum, _ = core.objective(

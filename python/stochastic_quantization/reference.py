@@ -81,7 +81,9 @@ def kmeans_plusplus(
     next_uniform = 1
     for _ in range(1, n_clusters):
         best_index, best_closest, best_potential = -1, closest, math.inf
-        candidates = [draw(closest, u) for u in uniforms[next_uniform : next_uniform + n_local_trials]]
+        candidates = [
+            draw(closest, u) for u in uniforms[next_uniform : next_uniform + n_local_trials]
+        ]
         next_uniform += n_local_trials
         for candidate in candidates:
             candidate_closest = np.minimum(
@@ -141,7 +143,7 @@ class State:
         )
 
     def averaged(self) -> np.ndarray:
-        """Return the Cesaro average sum_t rho_t y(t) / sum_t rho_t (the centres before any step)."""
+        """Return sum_t rho_t y(t) / sum_t rho_t, or the centres before any step."""
         if self.rate_sum <= 0.0:
             return self.centers.copy()
         return (self.averaged_sum / self.rate_sum).astype(self.centers.dtype)
