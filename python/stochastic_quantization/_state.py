@@ -21,6 +21,20 @@ SAMPLINGS = ("permutation", "replacement", "sequential")
 ADAPTIVE = ("adagrad", "rmsprop", "adam")
 STATE_ARRAYS = {"sgd": 0, "momentum": 1, "nag": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
 
+# Defaults for schedule="auto" and learning_rate="auto", chosen on scikit-learn's digits (5 seeds,
+# 10 centres, loss against KMeans): the count schedule for the momentum-free and heavy-ball
+# rules, AdaGrad's own decay with a constant rate, and 1/t decay over epochs for RMSProp and Adam.
+AUTO_SCHEDULES = {
+    "sgd": "count",
+    "momentum": "count",
+    "nag": "count",
+    "adagrad": "constant",
+    "rmsprop": "inverse_time",
+    "adam": "inverse_time",
+}
+# Multiples of the data scale s used as rho_0 by the adaptive rules, whose steps have data units.
+AUTO_ADAPTIVE_RATES = {"adagrad": 0.1, "rmsprop": 0.03, "adam": 0.03}
+
 # Samples used to measure the data scale for learning_rate="auto".
 SCALE_SUBSAMPLE = 10_000
 
@@ -156,7 +170,7 @@ class FitState:
         learning_rate = _resolve_learning_rate(model, X, centers, n_threads)
         schedule = model.schedule
         if schedule == "auto":
-            schedule = "inverse_time" if model.optimizer in ADAPTIVE else "count"
+            schedule = AUTO_SCHEDULES[model.optimizer]
         decay_t0 = float(model.decay_t0) if model.decay_t0 is not None else None
         if decay_t0 is None:
             decay_t0 = max(1.0, X.shape[0] / model.batch_size)
@@ -256,5 +270,7 @@ def _resolve_learning_rate(model: Any, X: np.ndarray, centers: np.ndarray, n_thr
     if not scale > 0.0:
         scale = 1.0
     if model.optimizer in ADAPTIVE:
-        return 0.1 * scale
-    return 1.0 / scale ** (float(model.rank) - 2.0)
+        return AUTO_ADAPTIVE_RATES[model.optimizer] * scale
+    # The heavy-ball displacement adds up to 1 / (1 - gamma) steps, so the step shrinks by 1 - gamma.
+    damping = 1.0 - float(model.momentum) if model.optimizer in ("momentum", "nag") else 1.0
+    return damping / scale ** (float(model.rank) - 2.0)

@@ -50,19 +50,21 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         gradient moves or updates its state at a step.
     learning_rate : float or "auto", default="auto"
         Initial step size rho_0. "auto" scales a per-optimizer base rate to the data, so unscaled
-        data need no tuning: with the typical distance s from a sample to its nearest initial
-        centre, SGD, Momentum and NAG use 1 / (rank * s^(rank - 2)) with the "count" schedule
-        (the step moves a centre a fraction of the way to the sample) and AdaGrad, RMSProp and
-        Adam use 0.1 * s (their steps have the units of the data). The value used is stored in
-        ``learning_rate_``.
+        data need no tuning. With s the root mean squared distance from a sample to its nearest
+        initial centre: SGD uses 1 / s^(rank - 2), Momentum and NAG (1 - momentum) / s^(rank - 2),
+        all three with the "count" schedule (with rank 2, SGD is then MacQueen's online
+        K-Means); AdaGrad uses 0.1 s with a constant schedule, and RMSProp and Adam 0.03 s with
+        the "inverse_time" schedule (the adaptive steps have the units of the data). These were
+        chosen on scikit-learn's digits. The value used is stored in ``learning_rate_``.
     schedule : {"auto", "constant", "inverse_time", "count"}, default="auto"
         Step-size schedule. "constant": rho_t = rho_0. "inverse_time":
         rho_t = rho_0 / (1 + t / decay_t0)^decay_power, which meets the convergence conditions
         (sum rho_t infinite, sum rho_t^2 finite) for decay_power in (0.5, 1]. "count":
         rho = rho_0 * m_k / (rank * n_k), n_k the weight centre k has received (the initial centre
         counts as 1) and m_k its samples in the batch; with rank 2 and rho_0 = 1 this is
-        MacQueen's online K-Means. "auto" is "count" for SGD, Momentum and NAG and
-        "inverse_time" for the adaptive optimizers.
+        MacQueen's online K-Means. "auto" picks the schedule named under ``learning_rate``
+        when ``learning_rate="auto"``, and "count", "constant" or "inverse_time" likewise for a
+        given rate.
     init : {"k-means++", "sample", "random"} or array of shape (n_clusters, n_features), \
             default="k-means++"
         Initial centres: greedy k-means++, distinct samples drawn proportionally to their weights,
