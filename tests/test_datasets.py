@@ -19,7 +19,7 @@ from stochastic_quantization.datasets import (
     read_idx,
 )
 
-# IDX type code of each dtype, from the MNIST file format description.
+# IDX type code of each NumPy dtype code, the inverse of the table in read_idx.
 IDX_TYPE_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}
 
 
@@ -330,7 +330,7 @@ def test_load_dataset_invalid_spec(spec):
 # --- ImageDataset -----------------------------------------------------------------------
 
 
-def test_image_dataset_rejects_label_count_mismatch():
+def test_image_dataset_label_count_mismatch():
     images = np.zeros((3, 2, 2), dtype=np.float32)
 
     with pytest.raises(ValueError, match=r"train_labels must have shape \(3,\)"):
@@ -419,7 +419,7 @@ def test_load_samples_csv_without_header(tmp_path):
     np.testing.assert_array_equal(load_samples(path), [[1, 2], [3, 4]])
 
 
-def test_load_samples_csv_byte_order_mark_header(tmp_path):
+def test_load_samples_csv_utf8_bom(tmp_path):
     path = tmp_path / "samples.csv"
     path.write_text("\ufeffa,b\n1,2\n", encoding="utf-8")
 

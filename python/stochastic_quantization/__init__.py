@@ -2,6 +2,7 @@
 
 from ._kernels import kernel_name
 from .estimator import StochasticQuantization
+from .semi_supervised import SQClassifier
 
-__all__ = ["StochasticQuantization", "kernel_name"]
+__all__ = ["SQClassifier", "StochasticQuantization", "kernel_name"]
 __version__ = "0.1.0"
