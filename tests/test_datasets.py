@@ -106,10 +106,19 @@ def test_read_idx_expected_ndim(tmp_path):
 
 MALFORMED_IDX_CASES = {
     "empty": (b"", r"invalid IDX magic number.*\(empty file\)"),
-    "nonzero magic": (b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x00", r"invalid IDX magic number"),
-    "unknown type code": (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x00", r"invalid IDX type code 0x07"),
+    "nonzero magic": (
+        b"\x01\x00\x08\x01" + struct.pack(">I", 1) + b"\x00",
+        r"invalid IDX magic number",
+    ),
+    "unknown type code": (
+        b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x00",
+        r"invalid IDX type code 0x07",
+    ),
     "zero dimensions": (b"\x00\x00\x08\x00", r"declares 0 dimensions, expected at least 1"),
-    "truncated header": (b"\x00\x00\x08\x03" + struct.pack(">I", 2), r"truncated IDX header: expected 16 bytes"),
+    "truncated header": (
+        b"\x00\x00\x08\x03" + struct.pack(">I", 2),
+        r"truncated IDX header: expected 16 bytes",
+    ),
     "truncated payload": (
         b"\x00\x00\x08\x02" + struct.pack(">2I", 3, 4) + bytes(11),
         r"payload size does not match.*\(3, 4\).*needs 12 bytes, found 11",
@@ -232,7 +241,9 @@ def test_load_idx_folder_label_count_mismatch(tmp_path):
 
 def test_load_idx_folder_wrong_dimension_count(tmp_path):
     write_idx_folder(tmp_path)
-    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((5, 30), dtype=np.uint8), compress=True)
+    write_idx(
+        tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((5, 30), dtype=np.uint8), compress=True
+    )
 
     with pytest.raises(ValueError, match=r"t10k-images.*expected 3 dimensions.*found 2"):
         load_idx_folder(tmp_path)
@@ -240,7 +251,9 @@ def test_load_idx_folder_wrong_dimension_count(tmp_path):
 
 def test_load_idx_folder_non_uint8_images(tmp_path):
     write_idx_folder(tmp_path)
-    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((12, 6, 5), dtype=">f4"), compress=True)
+    write_idx(
+        tmp_path / "train-images-idx3-ubyte.gz", np.zeros((12, 6, 5), dtype=">f4"), compress=True
+    )
 
     with pytest.raises(ValueError, match=r"train-images.*expected uint8 pixel data"):
         load_idx_folder(tmp_path)
@@ -248,7 +261,9 @@ def test_load_idx_folder_non_uint8_images(tmp_path):
 
 def test_load_idx_folder_image_size_mismatch(tmp_path):
     write_idx_folder(tmp_path)
-    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((5, 4, 4), dtype=np.uint8), compress=True)
+    write_idx(
+        tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((5, 4, 4), dtype=np.uint8), compress=True
+    )
 
     with pytest.raises(ValueError, match=r"train and test images differ in size"):
         load_idx_folder(tmp_path)
@@ -323,7 +338,10 @@ def test_load_dataset_digits():
 
 @pytest.mark.parametrize("spec", ["mnist", "idx:", "IDX:/tmp", "", "digits "])
 def test_load_dataset_invalid_spec(spec):
-    with pytest.raises(ValueError, match=r"invalid data set specification.*'digits', 'fashion-mnist' or 'idx:<folder>'"):
+    with pytest.raises(
+        ValueError,
+        match=r"invalid data set specification.*'digits', 'fashion-mnist' or 'idx:<folder>'",
+    ):
         load_dataset(spec)
 
 
@@ -334,7 +352,9 @@ def test_image_dataset_label_count_mismatch():
     images = np.zeros((3, 2, 2), dtype=np.float32)
 
     with pytest.raises(ValueError, match=r"train_labels must have shape \(3,\)"):
-        ImageDataset(images, np.zeros(2, dtype=np.int64), images, np.zeros(3, dtype=np.int64), "toy")
+        ImageDataset(
+            images, np.zeros(2, dtype=np.int64), images, np.zeros(3, dtype=np.int64), "toy"
+        )
 
 
 def test_image_dataset_is_frozen():

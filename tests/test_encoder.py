@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import pickle
+
 import numpy as np
 import pytest
 
@@ -38,7 +41,8 @@ def brute_force_triplets(
                 continue
             anchor_positive = distances[anchor, positive]
             semi_hard = [
-                j for j in negatives
+                j
+                for j in negatives
                 if anchor_positive < distances[anchor, j] < anchor_positive + margin
             ]
             pool = semi_hard if semi_hard else negatives
@@ -85,7 +89,16 @@ LINE_LABELS = [0, 0, 1, 1, 1]
 # (anchor, positive, negative) with margin 1. Example: for anchor 2 and positive 4,
 # d(a, p) = 2.3 and the negatives lie at 0.7 and 0.2, so none is semi-hard and the
 # closest one (index 1) is chosen.
-LINE_TRIPLETS = [(0, 1, 2), (1, 0, 3), (2, 3, 0), (2, 4, 1), (3, 2, 1), (3, 4, 1), (4, 2, 1), (4, 3, 1)]
+LINE_TRIPLETS = [
+    (0, 1, 2),
+    (1, 0, 3),
+    (2, 3, 0),
+    (2, 4, 1),
+    (3, 2, 1),
+    (3, 4, 1),
+    (4, 2, 1),
+    (4, 3, 1),
+]
 # Mean of max(d(a, p) - d(a, n) + 1, 0): (5 * 0.8 + 3.1 + 2.1 + 0.3) / 8.
 LINE_LOSS = 1.1875
 
@@ -120,7 +133,9 @@ def anchor_zero_negative(distances_from_anchor: list[float]) -> int:
     distances[0, 1:] = torch.tensor(distances_from_anchor, dtype=torch.float64)
     distances[1:, 0] = distances[0, 1:]
 
-    anchors, positives, negatives = mine_semi_hard_triplets(distances, torch.tensor([0, 0, 1, 1]), 1.0)
+    anchors, positives, negatives = mine_semi_hard_triplets(
+        distances, torch.tensor([0, 0, 1, 1]), 1.0
+    )
 
     assert (anchors[0].item(), positives[0].item()) == (0, 1)
     return negatives[0].item()
@@ -178,7 +193,9 @@ def test_loss_matches_brute_force(seed, margin):
 
     loss = semi_hard_triplet_loss(torch.from_numpy(embeddings), torch.from_numpy(labels), margin)
 
-    assert loss.item() == pytest.approx(brute_force_loss(embeddings, labels, margin), rel=1e-9, abs=1e-12)
+    assert loss.item() == pytest.approx(
+        brute_force_loss(embeddings, labels, margin), rel=1e-9, abs=1e-12
+    )
 
 
 def test_loss_gradient_matches_finite_differences():
@@ -275,7 +292,9 @@ def test_transform_batch_size_invariant(digits):
     single_batch = encoder.transform(digits.test_images)
 
     encoder.set_params(batch_size=64)
-    np.testing.assert_allclose(encoder.transform(digits.test_images), single_batch, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        encoder.transform(digits.test_images), single_batch, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_encoder_same_seed_same_embedding(digits):
@@ -309,6 +328,28 @@ def test_encoder_restores_torch_global_state(digits):
     assert torch.equal(torch.get_rng_state(), rng_before)
 
 
+def test_encoder_verbose_logs_each_epoch(digits, caplog):
+    encoder = TripletEncoder(epochs=2, verbose=1, n_threads=1, random_state=0)
+
+    with caplog.at_level(logging.INFO, logger="stochastic_quantization.experiment.encoder"):
+        encoder.fit(digits.train_images[:100], digits.train_labels[:100])
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].startswith("epoch 1/2: mean triplet loss ")
+
+
+def test_encoder_pickle_round_trip(digits):
+    encoder = TripletEncoder(epochs=1, n_threads=1, random_state=0)
+    encoder.fit(digits.train_images[:100], digits.train_labels[:100])
+
+    restored = pickle.loads(pickle.dumps(encoder))
+
+    np.testing.assert_array_equal(
+        restored.transform(digits.test_images), encoder.transform(digits.test_images)
+    )
+
+
 def test_encoder_clone_keeps_parameters():
     encoder = TripletEncoder(n_components=5, epochs=4, margin=0.5, random_state=1)
 
@@ -323,7 +364,9 @@ def test_encoder_transform_before_fit(digits):
 
 
 def test_encoder_transform_wrong_image_size(digits):
-    encoder = TripletEncoder(epochs=1, random_state=0).fit(digits.train_images[:50], digits.train_labels[:50])
+    encoder = TripletEncoder(epochs=1, random_state=0).fit(
+        digits.train_images[:50], digits.train_labels[:50]
+    )
 
     with pytest.raises(ValueError, match=r"images have size \(10, 10\).*fitted on \(8, 8\)"):
         encoder.transform(np.zeros((2, 10, 10), dtype=np.float32))
@@ -342,7 +385,9 @@ INVALID_PARAMETERS = [
 ]
 
 
-@pytest.mark.parametrize("parameters, message", INVALID_PARAMETERS, ids=[str(p) for p, _ in INVALID_PARAMETERS])
+@pytest.mark.parametrize(
+    "parameters, message", INVALID_PARAMETERS, ids=[str(p) for p, _ in INVALID_PARAMETERS]
+)
 def test_encoder_invalid_parameters(digits, parameters, message):
     encoder = TripletEncoder(**parameters)
 

@@ -149,11 +149,15 @@ def read_idx(path: PathLike, *, expected_ndim: int | None = None) -> np.ndarray:
     type_code, ndim = content[2], content[3]
     if type_code not in _IDX_DTYPES:
         known = ", ".join(f"0x{code:02X}" for code in _IDX_DTYPES)
-        raise ValueError(f"{path}: invalid IDX type code 0x{type_code:02X}, expected one of {known}")
+        raise ValueError(
+            f"{path}: invalid IDX type code 0x{type_code:02X}, expected one of {known}"
+        )
     if ndim == 0:
         raise ValueError(f"{path}: the IDX header declares 0 dimensions, expected at least 1")
     if expected_ndim is not None and ndim != expected_ndim:
-        raise ValueError(f"{path}: expected {expected_ndim} dimensions in the IDX header, found {ndim}")
+        raise ValueError(
+            f"{path}: expected {expected_ndim} dimensions in the IDX header, found {ndim}"
+        )
 
     header_size = 4 + 4 * ndim
     if len(content) < header_size:
@@ -212,7 +216,9 @@ def _find_idx_file(folder: Path, stem: str, ndim: int) -> Path:
 
 def _scale_uint8_images(images: np.ndarray, path: Path) -> np.ndarray:
     if images.dtype != np.uint8:
-        raise ValueError(f"{path}: expected uint8 pixel data (type code 0x08), found {images.dtype}")
+        raise ValueError(
+            f"{path}: expected uint8 pixel data (type code 0x08), found {images.dtype}"
+        )
     return np.divide(images, 255, dtype=np.float32)
 
 
@@ -346,7 +352,7 @@ def load_dataset(spec: str) -> ImageDataset:
     if spec == "fashion-mnist":
         return load_idx_folder(FASHION_MNIST_FOLDER)
     if spec.startswith("idx:") and len(spec) > len("idx:"):
-        return load_idx_folder(spec[len("idx:"):])
+        return load_idx_folder(spec[len("idx:") :])
     raise ValueError(
         f"invalid data set specification {spec!r}: expected 'digits', 'fashion-mnist' "
         f"or 'idx:<folder>'"
@@ -417,7 +423,11 @@ def _load_csv(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             samples = np.loadtxt(
-                path, delimiter=",", skiprows=skip_rows, ndmin=2, dtype=np.float64,
+                path,
+                delimiter=",",
+                skiprows=skip_rows,
+                ndmin=2,
+                dtype=np.float64,
                 encoding="utf-8-sig",
             )
     except (ValueError, UnicodeDecodeError) as error:

@@ -4,6 +4,16 @@ The encoder maps images to a low-dimensional latent space where stochastic quant
 then clusters them. This subpackage needs PyTorch, which the rest of the package does not.
 """
 
-from .encoder import ConvEmbeddingNet, TripletEncoder, mine_semi_hard_triplets, semi_hard_triplet_loss
+from .encoder import (
+    ConvEmbeddingNet,
+    TripletEncoder,
+    mine_semi_hard_triplets,
+    semi_hard_triplet_loss,
+)
 
-__all__ = ["ConvEmbeddingNet", "TripletEncoder", "mine_semi_hard_triplets", "semi_hard_triplet_loss"]
+__all__ = [
+    "ConvEmbeddingNet",
+    "TripletEncoder",
+    "mine_semi_hard_triplets",
+    "semi_hard_triplet_loss",
+]

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -292,7 +292,7 @@ class TripletEncoder(TransformerMixin, BaseEstimator):
         self.n_threads = n_threads
         self.verbose = verbose
 
-    def fit(self, images: np.ndarray, labels: np.ndarray) -> "TripletEncoder":
+    def fit(self, images: np.ndarray, labels: np.ndarray) -> TripletEncoder:
         """Train the network on labeled images.
 
         Parameters
@@ -375,7 +375,9 @@ class TripletEncoder(TransformerMixin, BaseEstimator):
 
         model.train()
         loss_history = []
-        progress = tqdm(range(self.epochs), desc="triplet encoder", unit="epoch", disable=not show_bar)
+        progress = tqdm(
+            range(self.epochs), desc="triplet encoder", unit="epoch", disable=not show_bar
+        )
         for epoch in progress:
             order = torch.randperm(len(images), generator=generator)
             batch_losses = []
@@ -392,7 +394,9 @@ class TripletEncoder(TransformerMixin, BaseEstimator):
             loss_history.append(epoch_loss)
             progress.set_postfix(loss=f"{epoch_loss:.4f}")
             if self.verbose:
-                logger.info("epoch %d/%d: mean triplet loss %.4f", epoch + 1, self.epochs, epoch_loss)
+                logger.info(
+                    "epoch %d/%d: mean triplet loss %.4f", epoch + 1, self.epochs, epoch_loss
+                )
         return loss_history
 
     def _validate_parameters(self) -> None:
@@ -414,7 +418,9 @@ class TripletEncoder(TransformerMixin, BaseEstimator):
             raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay!r}")
         is_thread_count = isinstance(self.n_threads, (int, np.integer)) and self.n_threads >= 1
         if self.n_threads is not None and not is_thread_count:
-            raise ValueError(f"n_threads must be None or a positive integer, got {self.n_threads!r}")
+            raise ValueError(
+                f"n_threads must be None or a positive integer, got {self.n_threads!r}"
+            )
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
@@ -433,9 +439,13 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 def _check_labels(labels: np.ndarray, n_samples: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.shape != (n_samples,):
-        raise ValueError(f"labels must have shape ({n_samples},) to match images, got {labels.shape}")
+        raise ValueError(
+            f"labels must have shape ({n_samples},) to match images, got {labels.shape}"
+        )
     if labels.dtype.kind not in "iu":
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     if len(np.unique(labels)) < 2:
-        raise ValueError("labels must contain at least two classes, because a triplet needs a negative")
+        raise ValueError(
+            "labels must contain at least two classes, because a triplet needs a negative"
+        )
     return labels.astype(np.int64)
