@@ -97,11 +97,12 @@ sq::RowMatrix<T> read_csv(const std::string& path) {
       continue;
     }
     first_row = false;
-    if (!numeric) throw std::runtime_error(path + ":" + std::to_string(line_number) + ": not a row of numbers");
+    if (!numeric)
+      throw std::runtime_error(path + ":" + std::to_string(line_number) + ": not a row of numbers");
     if (n_features == 0) n_features = row.size();
     if (row.size() != n_features) {
-      throw std::runtime_error(path + ":" + std::to_string(line_number) + ": expected " + std::to_string(n_features) +
-                               " values, got " + std::to_string(row.size()));
+      throw std::runtime_error(path + ":" + std::to_string(line_number) + ": expected " +
+                               std::to_string(n_features) + " values, got " + std::to_string(row.size()));
     }
     values.insert(values.end(), row.begin(), row.end());
   }
@@ -121,8 +122,9 @@ sq::RowMatrix<T> read_binary(const std::string& path, sq::Index n_features) {
   const auto bytes = static_cast<sq::Index>(file.tellg());
   const auto row_bytes = n_features * static_cast<sq::Index>(sizeof(T));
   if (bytes == 0 || bytes % row_bytes != 0) {
-    throw std::runtime_error("'" + path + "' has " + std::to_string(bytes) + " bytes, not a positive multiple of " +
-                             std::to_string(row_bytes) + " (--binary " + std::to_string(n_features) + " values of " +
+    throw std::runtime_error("'" + path + "' has " + std::to_string(bytes) +
+                             " bytes, not a positive multiple of " + std::to_string(row_bytes) +
+                             " (--binary " + std::to_string(n_features) + " values of " +
                              std::to_string(sizeof(T)) + " bytes)");
   }
   sq::RowMatrix<T> matrix(bytes / row_bytes, n_features);
@@ -140,7 +142,8 @@ std::vector<std::int64_t> read_order(const std::string& path) {
   while (file >> token) {
     std::stringstream fields(token);
     for (std::string field; std::getline(fields, field, ',');) {
-      if (!field.empty()) order.push_back(static_cast<std::int64_t>(parse_number(field, "an index in " + path)));
+      if (!field.empty())
+        order.push_back(static_cast<std::int64_t>(parse_number(field, "an index in " + path)));
     }
   }
   return order;
@@ -148,10 +151,10 @@ std::vector<std::int64_t> read_order(const std::string& path) {
 
 using Options = std::map<std::string, std::string>;
 
-const char* const known_options[] = {"--binary", "--dtype",         "--clusters", "--init",   "--order",
-                                     "--sampling", "--epochs",      "--optimizer", "--learning-rate",
-                                     "--schedule", "--t0",          "--power",     "--batch-size",
-                                     "--rank",     "--seed",        "--threads"};
+const char* const known_options[] = {"--binary",        "--dtype",    "--clusters", "--init",
+                                     "--order",         "--sampling", "--epochs",   "--optimizer",
+                                     "--learning-rate", "--schedule", "--t0",       "--power",
+                                     "--batch-size",    "--rank",     "--seed",     "--threads"};
 
 bool is_known_option(const std::string& name) {
   for (const char* known : known_options) {
@@ -168,16 +171,17 @@ std::string option(const Options& options, const std::string& name, const std::s
 template <class T>
 int fit_and_print(const std::string& data_path, const Options& options) {
   const std::string binary = option(options, "--binary", "");
-  const sq::RowMatrix<T> data = binary.empty()
-                                    ? read_csv<T>(data_path)
-                                    : read_binary<T>(data_path, static_cast<sq::Index>(parse_number(binary, "--binary")));
+  const sq::RowMatrix<T> data =
+      binary.empty() ? read_csv<T>(data_path)
+                     : read_binary<T>(data_path, static_cast<sq::Index>(parse_number(binary, "--binary")));
   const sq::SamplesView<T> samples(data.data(), data.rows(), data.cols());
 
   sq::FitSettings settings;
   sq::QuantizerSettings& loop = settings.quantizer;
   loop.rank = parse_number(option(options, "--rank", "2"), "--rank");
   loop.optimizer = sq::parse_optimizer(option(options, "--optimizer", "adam"));
-  loop.batch_size = static_cast<sq::Index>(parse_number(option(options, "--batch-size", "1"), "--batch-size"));
+  loop.batch_size =
+      static_cast<sq::Index>(parse_number(option(options, "--batch-size", "1"), "--batch-size"));
   loop.n_threads = static_cast<int>(parse_number(option(options, "--threads", "0"), "--threads"));
   settings.n_epochs = static_cast<sq::Index>(parse_number(option(options, "--epochs", "10"), "--epochs"));
   settings.sampling = sq::parse_sampling(option(options, "--sampling", "permutation"));
@@ -188,28 +192,33 @@ int fit_and_print(const std::string& data_path, const Options& options) {
   const sq::RowMatrix<T> initial =
       init_path.empty()
           ? sq::kmeans_plusplus_centers<T>(
-                samples, nullptr, static_cast<sq::Index>(parse_number(option(options, "--clusters", "8"), "--clusters")),
+                samples, nullptr,
+                static_cast<sq::Index>(parse_number(option(options, "--clusters", "8"), "--clusters")),
                 random, loop.n_threads)
           : read_csv<T>(init_path);
 
   // Step sizes, with the defaults of the Python estimator.
   const bool adaptive = loop.optimizer == sq::OptimizerKind::adagrad ||
-                        loop.optimizer == sq::OptimizerKind::rmsprop || loop.optimizer == sq::OptimizerKind::adam;
+                        loop.optimizer == sq::OptimizerKind::rmsprop ||
+                        loop.optimizer == sq::OptimizerKind::adam;
   const std::string schedule = option(options, "--schedule", "auto");
-  loop.schedule.kind = sq::parse_schedule(schedule != "auto" ? schedule : adaptive ? "inverse_time" : "count");
+  loop.schedule.kind = sq::parse_schedule(schedule != "auto" ? schedule
+                                          : adaptive         ? "inverse_time"
+                                                             : "count");
   const std::string rate = option(options, "--learning-rate", "auto");
-  loop.schedule.learning_rate = rate == "auto"
-                                    ? sq::auto_learning_rate<T>(samples, initial, loop.optimizer, loop.rank, loop.n_threads)
-                                    : parse_number(rate, "--learning-rate");
-  const double epoch_steps = std::max(1.0, static_cast<double>(data.rows()) / static_cast<double>(loop.batch_size));
+  loop.schedule.learning_rate =
+      rate == "auto" ? sq::auto_learning_rate<T>(samples, initial, loop.optimizer, loop.rank, loop.n_threads)
+                     : parse_number(rate, "--learning-rate");
+  const double epoch_steps =
+      std::max(1.0, static_cast<double>(data.rows()) / static_cast<double>(loop.batch_size));
   const std::string t0 = option(options, "--t0", "");
   loop.schedule.t0 = t0.empty() ? epoch_steps : parse_number(t0, "--t0");
   loop.schedule.power = parse_number(option(options, "--power", "1"), "--power");
 
   const std::string order_path = option(options, "--order", "");
-  const sq::FitResult<T> result = order_path.empty()
-                                      ? sq::fit<T>(samples, nullptr, initial, settings, random)
-                                      : sq::fit<T>(samples, nullptr, initial, settings, read_order(order_path));
+  const sq::FitResult<T> result =
+      order_path.empty() ? sq::fit<T>(samples, nullptr, initial, settings, random)
+                         : sq::fit<T>(samples, nullptr, initial, settings, read_order(order_path));
 
   std::cout.precision(std::numeric_limits<T>::max_digits10);
   std::cout << "centers " << result.centers.rows() << ' ' << result.centers.cols() << '\n';

@@ -39,8 +39,8 @@ class Random {
   // bound. Throws std::invalid_argument when bound is 0.
   std::uint64_t below(std::uint64_t bound) {
     if (bound == 0) throw std::invalid_argument("Random::below needs bound >= 1, got 0");
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                                std::numeric_limits<std::uint64_t>::max() % bound;
+    const std::uint64_t limit =
+        std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % bound;
     std::uint64_t draw = engine_();
     while (draw >= limit) draw = engine_();
     return draw % bound;
@@ -106,7 +106,8 @@ template <class T>
 std::vector<std::int64_t> epoch_order(Sampling sampling, Random& random, Index n_samples, const T* weights) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(n_samples));
   if (sampling == Sampling::replacement) {
-    for (auto& index : order) index = static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(n_samples)));
+    for (auto& index : order)
+      index = static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(n_samples)));
   } else {
     for (Index i = 0; i < n_samples; ++i) order[static_cast<std::size_t>(i)] = i;
   }
@@ -142,8 +143,8 @@ double auto_learning_rate(const SamplesView<T>& samples, const Eigen::Ref<const 
   const LossTotals totals = objective<T>(view, nullptr, CenterTable<T>(centers), 2.0, n_threads);
   double scale = std::sqrt(totals.mean());
   if (!(scale > 0.0)) scale = 1.0;
-  const bool adaptive =
-      optimizer == OptimizerKind::adagrad || optimizer == OptimizerKind::rmsprop || optimizer == OptimizerKind::adam;
+  const bool adaptive = optimizer == OptimizerKind::adagrad || optimizer == OptimizerKind::rmsprop ||
+                        optimizer == OptimizerKind::adam;
   return adaptive ? 0.1 * scale : 1.0 / std::pow(scale, rank - 2.0);
 }
 
@@ -156,8 +157,9 @@ FitResult<T> fit_epochs(const SamplesView<T>& samples, const T* weights,
   const Index n_clusters = initial_centers.rows();
   const Index n_features = initial_centers.cols();
   if (n_clusters < 1 || n_features != samples.cols()) {
-    throw std::invalid_argument("initial centres must be K x d with K >= 1 and d = " + std::to_string(samples.cols()) +
-                                " features, got " + std::to_string(n_clusters) + " x " + std::to_string(n_features));
+    throw std::invalid_argument(
+        "initial centres must be K x d with K >= 1 and d = " + std::to_string(samples.cols()) +
+        " features, got " + std::to_string(n_clusters) + " x " + std::to_string(n_features));
   }
   if (settings.n_epochs < 0) {
     throw std::invalid_argument("n_epochs must be >= 0, got " + std::to_string(settings.n_epochs));
@@ -195,7 +197,8 @@ FitResult<T> fit_epochs(const SamplesView<T>& samples, const T* weights,
   result.centers = settings.quantizer.averaging ? averaged : centers;
   result.n_steps = state.step;
   const CenterTable<T> table(result.centers);
-  result.loss = objective(samples, weights, table, settings.quantizer.rank, settings.quantizer.n_threads).mean();
+  result.loss =
+      objective(samples, weights, table, settings.quantizer.rank, settings.quantizer.n_threads).mean();
   return result;
 }
 
@@ -210,8 +213,9 @@ FitResult<T> fit_epochs(const SamplesView<T>& samples, const T* weights,
 // The schedule is used as given: resolve a data-scaled rate first with auto_learning_rate.
 // Throws std::invalid_argument on mismatched shapes or invalid settings (see `run`).
 template <class T>
-FitResult<T> fit(const SamplesView<T>& samples, const T* weights, const Eigen::Ref<const RowMatrix<T>>& initial_centers,
-                 const FitSettings& settings, Random& random) {
+FitResult<T> fit(const SamplesView<T>& samples, const T* weights,
+                 const Eigen::Ref<const RowMatrix<T>>& initial_centers, const FitSettings& settings,
+                 Random& random) {
   std::vector<std::int64_t> order;
   return detail::fit_epochs<T>(samples, weights, initial_centers, settings,
                                [&](Index) -> const std::vector<std::int64_t>& {
@@ -224,8 +228,9 @@ FitResult<T> fit(const SamplesView<T>& samples, const T* weights, const Eigen::R
 // samples[order[0]], samples[order[1]], ...; settings.sampling is not used.
 //   order  in  sample indices in [0, n); throws std::invalid_argument on an index outside
 template <class T>
-FitResult<T> fit(const SamplesView<T>& samples, const T* weights, const Eigen::Ref<const RowMatrix<T>>& initial_centers,
-                 const FitSettings& settings, const std::vector<std::int64_t>& order) {
+FitResult<T> fit(const SamplesView<T>& samples, const T* weights,
+                 const Eigen::Ref<const RowMatrix<T>>& initial_centers, const FitSettings& settings,
+                 const std::vector<std::int64_t>& order) {
   return detail::fit_epochs<T>(samples, weights, initial_centers, settings,
                                [&](Index) -> const std::vector<std::int64_t>& { return order; });
 }
