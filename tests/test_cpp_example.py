@@ -23,7 +23,7 @@ TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
 
 
 def run_checked(command: list[str], cwd: Path | None = None) -> str:
-    """Run a command and return its stdout; fail the test with its output when it fails."""
+    """Run a command and return its stdout. A failure fails the test and shows the output."""
     completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         pytest.fail(

@@ -48,8 +48,8 @@ Fits stochastic quantization centres to the samples in DATA and prints them with
   --threads N             threads for batches and the loss, 0 for all cores (default 0)
 )";
 
-// Parses one number, naming `what` in the error when the text is not entirely a number.
-double parse_number(const std::string& text, const std::string& what) {
+// Parses one number. The error names `name` when the text is not entirely a number.
+double parse_number(const std::string& text, const std::string& name) {
   std::size_t used = 0;
   double value = 0.0;
   try {
@@ -58,7 +58,7 @@ double parse_number(const std::string& text, const std::string& what) {
     used = 0;
   }
   if (used == 0 || text.find_first_not_of(" \t\r", used) != std::string::npos) {
-    throw std::invalid_argument(what + " must be a number, got '" + text + "'");
+    throw std::invalid_argument(name + " must be a number, got '" + text + "'");
   }
   return value;
 }
@@ -82,7 +82,7 @@ bool parse_row(const std::string& line, std::vector<double>& row) {
 template <class T>
 sq::RowMatrix<T> read_csv(const std::string& path) {
   std::ifstream file(path);
-  if (!file) throw std::runtime_error("cannot open '" + path + "'");
+  if (!file) throw std::runtime_error("failed to open '" + path + "'");
   std::vector<double> values;
   std::vector<double> row;
   std::size_t n_features = 0;
@@ -118,7 +118,7 @@ sq::RowMatrix<T> read_csv(const std::string& path) {
 template <class T>
 sq::RowMatrix<T> read_binary(const std::string& path, sq::Index n_features) {
   std::ifstream file(path, std::ios::binary | std::ios::ate);
-  if (!file) throw std::runtime_error("cannot open '" + path + "'");
+  if (!file) throw std::runtime_error("failed to open '" + path + "'");
   const auto bytes = static_cast<sq::Index>(file.tellg());
   const auto row_bytes = n_features * static_cast<sq::Index>(sizeof(T));
   if (bytes == 0 || bytes % row_bytes != 0) {
@@ -136,7 +136,7 @@ sq::RowMatrix<T> read_binary(const std::string& path, sq::Index n_features) {
 // Reads sample indices separated by commas or white space.
 std::vector<std::int64_t> read_order(const std::string& path) {
   std::ifstream file(path);
-  if (!file) throw std::runtime_error("cannot open '" + path + "'");
+  if (!file) throw std::runtime_error("failed to open '" + path + "'");
   std::vector<std::int64_t> order;
   std::string token;
   while (file >> token) {

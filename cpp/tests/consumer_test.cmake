@@ -107,7 +107,7 @@ execute_process(
   RESULT_VARIABLE result
   OUTPUT_VARIABLE output
   ERROR_VARIABLE errors)
-if(NOT result EQUAL 1 OR NOT errors MATCHES "cannot open")
-  message(FATAL_ERROR "expected exit code 1 and 'cannot open' for a missing file, got ${result}:\n${errors}")
+if(NOT result EQUAL 1 OR NOT errors MATCHES "failed to open")
+  message(FATAL_ERROR "expected exit code 1 and 'failed to open' for a missing file, got ${result}:\n${errors}")
 endif()
 message(STATUS "consumer example passed")

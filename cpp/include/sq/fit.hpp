@@ -25,6 +25,19 @@
 
 namespace sq {
 
+namespace detail {
+
+// Puts T in a non-deduced context, so that T is deduced from the samples alone and callers can
+// pass nullptr for the weights and a plain RowMatrix for the centres (C++20's type_identity).
+template <class T>
+struct NonDeduced {
+  using type = T;
+};
+template <class T>
+using NonDeducedT = typename NonDeduced<T>::type;
+
+}  // namespace detail
+
 // Seeded random draws whose values depend only on the seed. The standard fixes the output of
 // std::mt19937_64 but leaves std::uniform_real_distribution implementation-defined, so the
 // conversions to doubles and bounded integers are written out here.
@@ -88,8 +101,8 @@ struct FitResult {
 //   random      inout  source of the 1 + (K - 1) * trials uniforms
 // Returns the K x d chosen rows. Throws std::invalid_argument when K is outside [1, n].
 template <class T>
-RowMatrix<T> kmeans_plusplus_centers(const SamplesView<T>& samples, const T* weights, Index n_clusters,
-                                     Random& random, int n_threads) {
+RowMatrix<T> kmeans_plusplus_centers(const SamplesView<T>& samples, const detail::NonDeducedT<T>* weights,
+                                     Index n_clusters, Random& random, int n_threads) {
   const Index trials = default_local_trials(std::max<Index>(n_clusters, 1));
   std::vector<double> uniforms(static_cast<std::size_t>(1 + std::max<Index>(n_clusters - 1, 0) * trials));
   for (double& value : uniforms) value = random.uniform();
@@ -101,9 +114,11 @@ RowMatrix<T> kmeans_plusplus_centers(const SamplesView<T>& samples, const T* wei
 }
 
 // Returns the sample indices of one epoch. Samples of zero weight are left out, as in the
-// Python estimator. `random` is not used for Sampling::sequential.
-template <class T>
-std::vector<std::int64_t> epoch_order(Sampling sampling, Random& random, Index n_samples, const T* weights) {
+// Python estimator. `random` is not used for Sampling::sequential. T is the weights' type:
+// write epoch_order<float>(...) for float weights.
+template <class T = double>
+std::vector<std::int64_t> epoch_order(Sampling sampling, Random& random, Index n_samples,
+                                      const detail::NonDeducedT<T>* weights) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(n_samples));
   if (sampling == Sampling::replacement) {
     for (auto& index : order)
@@ -132,7 +147,8 @@ std::vector<std::int64_t> epoch_order(Sampling sampling, Random& random, Index n
 //   samples  in  n x d
 //   centers  in  K x d initial centres
 template <class T>
-double auto_learning_rate(const SamplesView<T>& samples, const Eigen::Ref<const RowMatrix<T>>& centers,
+double auto_learning_rate(const SamplesView<T>& samples,
+                          const Eigen::Ref<const detail::NonDeducedT<RowMatrix<T>>>& centers,
                           OptimizerKind optimizer, double rank, int n_threads) {
   const Index stride = std::max<Index>(1, samples.rows() / 10000);
   const Index n_subsample = (samples.rows() + stride - 1) / stride;
@@ -151,8 +167,9 @@ double auto_learning_rate(const SamplesView<T>& samples, const Eigen::Ref<const 
 namespace detail {
 
 template <class T>
-FitResult<T> fit_epochs(const SamplesView<T>& samples, const T* weights,
-                        const Eigen::Ref<const RowMatrix<T>>& initial_centers, const FitSettings& settings,
+FitResult<T> fit_epochs(const SamplesView<T>& samples, const detail::NonDeducedT<T>* weights,
+                        const Eigen::Ref<const detail::NonDeducedT<RowMatrix<T>>>& initial_centers,
+                        const FitSettings& settings,
                         const std::function<const std::vector<std::int64_t>&(Index)>& order_of_epoch) {
   const Index n_clusters = initial_centers.rows();
   const Index n_features = initial_centers.cols();
@@ -213,13 +230,13 @@ FitResult<T> fit_epochs(const SamplesView<T>& samples, const T* weights,
 // The schedule is used as given: resolve a data-scaled rate first with auto_learning_rate.
 // Throws std::invalid_argument on mismatched shapes or invalid settings (see `run`).
 template <class T>
-FitResult<T> fit(const SamplesView<T>& samples, const T* weights,
-                 const Eigen::Ref<const RowMatrix<T>>& initial_centers, const FitSettings& settings,
-                 Random& random) {
+FitResult<T> fit(const SamplesView<T>& samples, const detail::NonDeducedT<T>* weights,
+                 const Eigen::Ref<const detail::NonDeducedT<RowMatrix<T>>>& initial_centers,
+                 const FitSettings& settings, Random& random) {
   std::vector<std::int64_t> order;
   return detail::fit_epochs<T>(samples, weights, initial_centers, settings,
                                [&](Index) -> const std::vector<std::int64_t>& {
-                                 order = epoch_order(settings.sampling, random, samples.rows(), weights);
+                                 order = epoch_order<T>(settings.sampling, random, samples.rows(), weights);
                                  return order;
                                });
 }
@@ -228,9 +245,9 @@ FitResult<T> fit(const SamplesView<T>& samples, const T* weights,
 // samples[order[0]], samples[order[1]], ...; settings.sampling is not used.
 //   order  in  sample indices in [0, n); throws std::invalid_argument on an index outside
 template <class T>
-FitResult<T> fit(const SamplesView<T>& samples, const T* weights,
-                 const Eigen::Ref<const RowMatrix<T>>& initial_centers, const FitSettings& settings,
-                 const std::vector<std::int64_t>& order) {
+FitResult<T> fit(const SamplesView<T>& samples, const detail::NonDeducedT<T>* weights,
+                 const Eigen::Ref<const detail::NonDeducedT<RowMatrix<T>>>& initial_centers,
+                 const FitSettings& settings, const std::vector<std::int64_t>& order) {
   return detail::fit_epochs<T>(samples, weights, initial_centers, settings,
                                [&](Index) -> const std::vector<std::int64_t>& { return order; });
 }
