@@ -46,7 +46,7 @@ def fit_points(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Install the C++ package into a temporary prefix and build the example against it."""
     cmake = shutil.which("cmake")
     if cmake is None:
-        pytest.skip("cmake is not on PATH; install CMake >= 3.18 to build the C++ example")
+        pytest.skip("cmake not found on PATH: install CMake >= 3.18 to build the C++ example")
     if (
         shutil.which("c++") is None
         and shutil.which("g++") is None
@@ -58,18 +58,21 @@ def fit_points(tmp_path_factory: pytest.TempPathFactory) -> Path:
     package_build, prefix, example_build = work / "sq", work / "prefix", work / "examples"
     # Python_EXECUTABLE lets the sq build find the pip-installed Eigen (cmeel-eigen) when there is
     # no system Eigen.
-    run_checked(
-        [
-            cmake,
-            "-S",
-            str(ROOT),
-            "-B",
-            str(package_build),
-            "-DSQ_BUILD_PYTHON=OFF",
-            "-DSQ_INSTALL=ON",
-            f"-DPython_EXECUTABLE={sys.executable}",
-        ]
-    )
+    configure = [
+        cmake,
+        "-S",
+        str(ROOT),
+        "-B",
+        str(package_build),
+        "-DSQ_BUILD_PYTHON=OFF",
+        "-DSQ_INSTALL=ON",
+        f"-DPython_EXECUTABLE={sys.executable}",
+    ]
+    completed = subprocess.run(configure, capture_output=True, text=True, check=False)
+    if completed.returncode != 0 and "Eigen3" in completed.stderr:
+        pytest.skip("CMake found no Eigen 3: install libeigen3-dev, or cmeel-eigen with pip")
+    if completed.returncode != 0:
+        pytest.fail(f"configuring the sq package failed:\n{completed.stdout}\n{completed.stderr}")
     run_checked([cmake, "--install", str(package_build), "--prefix", str(prefix)])
     run_checked(
         [

@@ -79,6 +79,8 @@ inline Sampling parse_sampling(const std::string& name) {
 }
 
 // Settings of `fit`: the SQ loop settings plus the number of epochs and the sampling of each.
+// NOTE: `fit` always runs n_epochs epochs. It has no early stop like the estimator's `tol`, so
+// it matches the estimator only with tol=None.
 struct FitSettings {
   QuantizerSettings quantizer;  // rank, optimizer, schedule, batch size, projection, averaging, threads
   Index n_epochs = 10;          // passes over the data; 0 returns the initial centres
