@@ -45,11 +45,11 @@ class Random {
  public:
   explicit Random(std::uint64_t seed) : engine_(seed) {}
 
-  // A double in [0, 1) from the top 53 bits of one 64-bit draw.
+  // Returns a double in [0, 1) made of the top 53 bits of one 64-bit draw (scaled by 2^-53).
   double uniform() { return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0); }
 
-  // An integer in [0, bound), uniformly, by rejecting the draws above the largest multiple of
-  // bound. Throws std::invalid_argument when bound is 0.
+  // Returns an integer in [0, bound), uniformly, by rejecting draws at or above the largest
+  // multiple of bound. Throws std::invalid_argument when bound is 0.
   std::uint64_t below(std::uint64_t bound) {
     if (bound == 0) throw std::invalid_argument("Random::below needs bound >= 1, got 0");
     const std::uint64_t limit =
@@ -144,7 +144,7 @@ std::vector<std::int64_t> epoch_order(Sampling sampling, Random& random, Index n
 }
 
 // Returns the step size rho_0 that the Python estimator's learning_rate="auto" picks. With s
-// the root mean squared distance from every ceil(n / 10000)-th sample to its nearest centre:
+// the root mean squared distance from every max(1, floor(n / 10000))-th sample to its nearest centre:
 // 0.1 s for AdaGrad, RMSProp and Adam, and 1 / s^(rank - 2) for SGD, Momentum and NAG.
 //   samples  in  n x d
 //   centers  in  K x d initial centres
