@@ -14,7 +14,8 @@
 
 namespace sq {
 
-// Number of candidates greedy k-means++ draws per centre: 2 + floor(ln k).
+// Number of candidates greedy k-means++ draws per centre: 2 + floor(ln k), as in scikit-learn.
+// Assumes n_clusters >= 1.
 inline Index default_local_trials(Index n_clusters) {
   return 2 + static_cast<Index>(std::floor(std::log(static_cast<double>(n_clusters))));
 }
@@ -48,12 +49,19 @@ void cumulative_weighted(const std::vector<double>& values, const T* weights,
 // the best of `n_local_trials` candidates drawn with probability proportional to w_i * D_i^2,
 // where D_i is the distance to the nearest centre chosen so far: the candidate that most
 // lowers sum_i w_i D_i^2 wins (the first one on ties).
-//   samples         in  n x d
-//   weights         in  n non-negative weights with a positive sum, or null for all ones
+//   samples         in  n x d, finite (not checked)
+//   weights         in  n non-negative weights with a positive sum, or null for all ones (not
+//                       checked)
+//   n_clusters      K, in [1, n]
 //   uniforms        in  1 + (n_clusters - 1) * n_local_trials draws from U[0, 1), consumed in
 //                       order; drawing them in the caller keeps the result reproducible by a
 //                       reference implementation
-// Returns the row indices of the chosen centres. Throws std::invalid_argument on bad sizes.
+//   n_local_trials  candidates per centre after the first, >= 1 (see default_local_trials)
+//   n_threads       threads for the distance updates; < 1 means all cores. The result does
+//                   not depend on it.
+// Returns the K row indices of the chosen centres, in the order chosen.
+// Throws std::invalid_argument when K is outside [1, n], n_local_trials < 1 or n_uniforms is
+// not 1 + (K - 1) * n_local_trials.
 template <class T>
 std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weights,
                                    Index n_clusters, const double* uniforms, Index n_uniforms,

@@ -126,8 +126,12 @@ void assign_rows(const SamplesView<T>& samples, const CenterTable<T>& table, Ind
 }
 
 // Nearest centre of every sample, split over threads in fixed blocks of rows.
-//   labels             out  n indices
+//   samples            in   n x d, finite (not checked)
+//   table              in   the K centres, built from a K x d matrix
+//   labels             out  n indices in [0, K), the lowest index on ties
 //   squared_distances  out  n squared distances
+//   n_threads          < 1 means all cores; the output does not depend on it
+// Throws std::invalid_argument when samples and centres differ in d.
 template <class T>
 void assign(const SamplesView<T>& samples, const CenterTable<T>& table, std::int64_t* labels,
             T* squared_distances, int n_threads) {
@@ -153,6 +157,10 @@ struct LossTotals {
   double mean() const { return weight_sum > 0.0 ? loss_sum / weight_sum : 0.0; }
 };
 
+//   samples    in  n x d, with the same d as the centres (not checked)
+//   weights    in  n non-negative weights, or null for all ones
+//   rank       r >= 1 of the loss ||xi - y||^r
+//   n_threads  < 1 means all cores
 template <class T>
 LossTotals objective(const SamplesView<T>& samples, const T* weights, const CenterTable<T>& table,
                      double rank, int n_threads) {

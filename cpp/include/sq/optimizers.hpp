@@ -25,6 +25,8 @@ namespace sq {
 
 enum class OptimizerKind { sgd, momentum, nag, adagrad, rmsprop, adam };
 
+// Parses "sgd", "momentum", "nag", "adagrad", "rmsprop" or "adam". Throws
+// std::invalid_argument otherwise.
 inline OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "sgd") return OptimizerKind::sgd;
   if (name == "momentum") return OptimizerKind::momentum;

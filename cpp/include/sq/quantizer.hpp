@@ -25,6 +25,7 @@ namespace sq {
 
 enum class ScheduleKind { constant, inverse_time, count };
 
+// Parses "constant", "inverse_time" or "count". Throws std::invalid_argument otherwise.
 inline ScheduleKind parse_schedule(const std::string& name) {
   if (name == "constant") return ScheduleKind::constant;
   if (name == "inverse_time") return ScheduleKind::inverse_time;
@@ -65,6 +66,7 @@ struct Schedule {
   }
 };
 
+// Settings of `run`, fixed for the whole call.
 struct QuantizerSettings {
   double rank = 2.0;
   OptimizerKind optimizer = OptimizerKind::sgd;
@@ -138,13 +140,15 @@ inline Index interrupt_interval(Index n_clusters, Index n_features, Index batch_
 }  // namespace detail
 
 // Run SQ over samples[order[0]], samples[order[1]], ... in batches of settings.batch_size.
-//   samples          in     n x d
-//   weights          in     n non-negative weights, or null for all ones
+//   samples          in     n x d, finite (not checked)
+//   weights          in     n non-negative weights, or null for all ones (not checked)
 //   order            in     n_order sample indices in [0, n)
-//   state            inout  see QuantizerState
+//   state            inout  see QuantizerState; its arrays must match the optimizer
 //   check_interrupt  called between batches every few milliseconds; it may throw to stop the
 //                    run, leaving the state at a batch boundary
 // Returns the loss log (empty unless settings.log_step > 0).
+// Throws std::invalid_argument when an order index is outside [0, n), before any step.
+// Call `run`, which also checks the settings and the state arrays, rather than this directly.
 template <class T, class Optimizer>
 std::vector<LossRecord> run_with(const SamplesView<T>& samples, const T* weights,
                                  const std::int64_t* order, Index n_order,
@@ -261,6 +265,10 @@ std::vector<LossRecord> run_with(const SamplesView<T>& samples, const T* weights
 }
 
 // run_with for the optimizer chosen at run time; the switch sits outside the loop.
+// Throws std::invalid_argument, before any step, when the samples and centres differ in d,
+// batch_size < 1, rank < 1, an order index is outside [0, n), or state lacks an array that the
+// optimizer or averaging needs. The lower and upper bounds, when given, must hold d values
+// each with lower <= upper (not checked).
 template <class T>
 std::vector<LossRecord> run(const SamplesView<T>& samples, const T* weights, const std::int64_t* order,
                             Index n_order, const QuantizerSettings& settings, QuantizerState<T>& state,

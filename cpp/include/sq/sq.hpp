@@ -2,6 +2,7 @@
 #pragma once
 
 #include "distance.hpp"
+#include "fit.hpp"
 #include "init.hpp"
 #include "nearest.hpp"
 #include "optimizers.hpp"
