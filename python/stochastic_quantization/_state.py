@@ -271,6 +271,6 @@ def _resolve_learning_rate(model: Any, X: np.ndarray, centers: np.ndarray, n_thr
         scale = 1.0
     if model.optimizer in ADAPTIVE:
         return AUTO_ADAPTIVE_RATES[model.optimizer] * scale
-    # The heavy-ball displacement adds up to 1 / (1 - gamma) steps, so the step shrinks by 1 - gamma.
+    # The heavy-ball displacement sums up to 1 / (1 - gamma) steps, so rho_0 shrinks by 1 - gamma.
     damping = 1.0 - float(model.momentum) if model.optimizer in ("momentum", "nag") else 1.0
     return damping / scale ** (float(model.rank) - 2.0)

@@ -355,7 +355,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         self, X: np.ndarray, weights: np.ndarray | None, centers: np.ndarray, n_threads: int
     ) -> tuple[np.ndarray, float]:
         labels, distances = core.assign(X, centers, n_threads)
-        losses = checks_rank_loss(distances, self.rank)
+        losses = _rank_losses(distances, self.rank)
         inertia = float(np.dot(losses, weights) if weights is not None else losses.sum())
         return labels, inertia
 
@@ -426,7 +426,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-def checks_rank_loss(squared_distances: np.ndarray, rank: float) -> np.ndarray:
+def _rank_losses(squared_distances: np.ndarray, rank: float) -> np.ndarray:
     """Return ||x - y||^rank from squared distances, in float64."""
     squared = squared_distances.astype(np.float64)
     return squared if rank == 2 else np.power(np.maximum(squared, 0.0), rank / 2.0)

@@ -18,7 +18,7 @@ def iter_row_chunks(X: Any, chunk_rows: int) -> Iterator[np.ndarray]:
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     if hasattr(X, "to_delayed") and hasattr(X, "chunks"):
-        # Dask: one row block in memory at a time, whatever chunk_rows says.
+        # Dask: one row block in memory at a time; chunk_rows does not apply.
         if X.ndim != 2 or X.numblocks[1] != 1:
             X = X.rechunk({1: -1})
         for block in X.to_delayed()[:, 0]:

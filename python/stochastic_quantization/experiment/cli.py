@@ -1,9 +1,9 @@
 """``python -m stochastic_quantization experiment``: the semi-supervised image experiment.
 
-For each labeled fraction: train the Triplet Network encoder on the labeled training images,
-embed all images, then classify the test images with six SQ variants fitted on all training
-embeddings, K-Means and K-Means++ (scikit-learn, centres labeled by majority vote) and a kNN on
-the labeled embeddings. Prints the weighted F1 table and saves PNG figures.
+For each labeled fraction, the Triplet Network encoder trains on the labeled training images
+and embeds all images. Six SQ variants fitted on all training embeddings then classify the test
+images, beside K-Means and K-Means++ (scikit-learn, centres labeled by majority vote) and a kNN
+on the labeled embeddings. The command prints the weighted F1 table and saves PNG figures.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from ..estimator import StochasticQuantization
 from ..semi_supervised import UNLABELED, SQClassifier, label_centers_by_vote
 
 OPTIMIZERS = ["sgd", "momentum", "nag", "adagrad", "rmsprop", "adam"]
-# The paper's settings: rank 3 with a constant learning rate per optimizer.
+# Settings of Kozyriev and Norkin's experiments (arXiv:2409.02066): rank 3 with a constant
+# learning rate per optimizer.
 PAPER_RATES = {
     "sgd": 0.001,
     "momentum": 0.001,
@@ -198,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"error: {error}\n")
     is_digits = data.name == "digits"
-    max_train = args.max_train if args.max_train is not None else (None if is_digits else 12000)
+    max_train = args.max_train
+    if max_train is None and not is_digits:
+        max_train = 12000
     if args.epochs is None:
         args.epochs = 30 if is_digits else 8
     data = _subsample(data, max_train, args.seed)
