@@ -84,7 +84,7 @@ def test_rank_below_two_resists_outliers():
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("batch_size", [1, 7])
 def test_partial_fit_chunks_equal_fit(digits, optimizer, batch_size):
-    """partial_fit over chunks in order equals one sequential pass of fit over their concatenation."""
+    """partial_fit over chunks in order equals one sequential fit pass over all of them."""
     init = digits[:10].copy()
     settings = dict(
         optimizer=optimizer,
