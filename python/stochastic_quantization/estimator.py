@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -227,9 +229,16 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validate_samples(self, X: Any, *, reset: bool) -> np.ndarray:
         checks.check_dtype_kind("X", X)
         X = validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], order="C", copy=False
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            order="C",
+            copy=False,
+            ensure_all_finite=False,
         )
-        checks.check_float32_range("X", X)
+        checks.check_finite("X", X)
+        checks.check_range("X", X)
         return X
 
     # Fitting --------------------------------------------------------------------------------
@@ -251,6 +260,10 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         self : StochasticQuantization
         """
+        with self._unchanged_on_error():
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> StochasticQuantization:
         self._check_params()
         X = self._validate_samples(X, reset=True)
         weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
@@ -284,6 +297,10 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         self : StochasticQuantization
         """
+        with self._unchanged_on_error():
+            return self._partial_fit(X, sample_weight)
+
+    def _partial_fit(self, X: Any, sample_weight: Any) -> StochasticQuantization:
         first_call = not hasattr(self, "_state")
         if first_call:
             self._check_params()
@@ -312,6 +329,22 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         n_iter = (self.n_iter_ if not first_call else 0) + 1
         self._commit(state, rng, history, n_iter, labels, inertia)
         return self
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Restore every attribute when the body raises, KeyboardInterrupt included.
+
+        validate_data sets n_features_in_ before the fit can fail, and a failed fit must not
+        leave a half-updated model. A shallow copy suffices because fit and partial_fit build
+        new state objects and only replace attributes, never modify them in place.
+        """
+        saved = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
 
     def _run_epochs(
         self,
@@ -378,6 +411,8 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
         if X.dtype != self.cluster_centers_.dtype:
+            # float64 samples for a float32 model must fit float32 before the conversion.
+            checks.check_range("X", X, self.cluster_centers_.dtype)
             X = X.astype(self.cluster_centers_.dtype)
         return X
 
