@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -53,11 +54,13 @@ void cumulative_weighted(const std::vector<double>& values, const T* weights,
 //   uniforms        in  1 + (n_clusters - 1) * n_local_trials draws from U[0, 1), consumed in
 //                       order; drawing them in the caller keeps the result reproducible by a
 //                       reference implementation
+//   check_interrupt  called once per chosen centre; it may throw to abandon the draw
 // Returns the row indices of the chosen centres. Throws std::invalid_argument on bad sizes.
 template <class T>
 std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weights,
                                    Index n_clusters, const double* uniforms, Index n_uniforms,
-                                   Index n_local_trials, int n_threads) {
+                                   Index n_local_trials, int n_threads,
+                                   const std::function<void()>& check_interrupt = {}) {
   const Index n_samples = samples.rows();
   const Index n_features = samples.cols();
   if (n_clusters < 1 || n_clusters > n_samples) {
@@ -96,6 +99,8 @@ std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weigh
   std::vector<double> block_potential(static_cast<std::size_t>(count_blocks(n_samples) * n_local_trials));
   const double* draw = uniforms + 1;
   for (Index c = 1; c < n_clusters; ++c) {
+    if (check_interrupt) check_interrupt();
+
     // Draw candidates proportionally to w_i * D_i^2.
     detail::cumulative_weighted(closest, weights, cumulative);
     std::vector<Index> candidates(static_cast<std::size_t>(n_local_trials));
