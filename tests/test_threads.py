@@ -1,0 +1,115 @@
+"""Thread count independence, BLAS oversubscription and concurrent use from Python threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import stochastic_quantization._state as state_module
+import stochastic_quantization.estimator as estimator_module
+from stochastic_quantization import StochasticQuantization, kernels
+
+N_JOBS = (1, 2, 3, 8)
+
+
+def blobs(n_samples: int, n_features: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=8.0, size=(6, n_features))
+    return centers[rng.integers(0, 6, n_samples)] + rng.normal(size=(n_samples, n_features))
+
+
+CASES = {
+    "online_3d": dict(n_features=3, params=dict(n_clusters=6)),
+    "batch_3d": dict(n_features=3, params=dict(n_clusters=6, batch_size=700, optimizer="adam")),
+    "batch_40d": dict(n_features=40, params=dict(n_clusters=14, batch_size=600, averaging=True)),
+    "rank_1_momentum": dict(n_features=5, params=dict(n_clusters=5, rank=1.0, optimizer="momentum")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_results_independent_of_n_jobs(case, dtype):
+    X = blobs(3000, CASES[case]["n_features"]).astype(dtype)
+    params = dict(random_state=7, max_iter=3, **CASES[case]["params"])
+    models = [StochasticQuantization(n_jobs=n_jobs, **params).fit(X) for n_jobs in N_JOBS]
+    reference = models[0]
+
+    for n_jobs, model in zip(N_JOBS, models):
+        np.testing.assert_array_equal(model.cluster_centers_, reference.cluster_centers_, err_msg=str(n_jobs))
+        np.testing.assert_array_equal(model.labels_, reference.labels_)
+        np.testing.assert_array_equal(model.loss_history_, reference.loss_history_)
+        assert model.inertia_ == reference.inertia_
+        assert model.score(X) == reference.score(X)
+        np.testing.assert_array_equal(model.transform(X[:50]), reference.transform(X[:50]))
+
+
+def test_kernels_independent_of_n_jobs():
+    X = blobs(5000, 7)
+    centers, indices = kernels.kmeans_plusplus(X, 12, random_state=3, n_jobs=1)
+    labels, distances = kernels.assign(X, centers, n_jobs=1)
+
+    for n_jobs in N_JOBS[1:]:
+        np.testing.assert_array_equal(kernels.kmeans_plusplus(X, 12, random_state=3, n_jobs=n_jobs)[1], indices)
+        other_labels, other_distances = kernels.assign(X, centers, n_jobs=n_jobs)
+        np.testing.assert_array_equal(other_labels, labels)
+        np.testing.assert_array_equal(other_distances, distances)
+
+
+class RecordingCore:
+    """Stand-in for the compiled module that records BLAS thread limits during each call."""
+
+    def __init__(self, core):
+        self._core = core
+        self.calls = []
+
+    def __getattr__(self, name):
+        function = getattr(self._core, name)
+
+        def wrapper(*args, **kwargs):
+            n_threads = kwargs.get("n_threads", args[-1] if args else None)
+            blas = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+            self.calls.append((name, n_threads, blas))
+            return function(*args, **kwargs)
+
+        return wrapper
+
+
+@pytest.mark.skipif(
+    not any(info["user_api"] == "blas" for info in threadpool_info()),
+    reason="no BLAS library loaded",
+)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_blas_single_threaded_while_core_runs(method, monkeypatch):
+    recorder = RecordingCore(state_module.core)
+    monkeypatch.setattr(state_module, "core", recorder)
+    monkeypatch.setattr(estimator_module, "core", recorder)
+    X = blobs(2000, 20)
+
+    getattr(StochasticQuantization(n_clusters=5, n_jobs=2, random_state=0, max_iter=2), method)(X)
+
+    assert {name for name, _, _ in recorder.calls} >= {"kmeans_plusplus", "run", "objective", "assign"}
+    for name, n_threads, blas in recorder.calls:
+        assert n_threads == 2, name
+        assert all(limit == 1 for limit in blas), (name, blas)
+
+
+def test_predict_from_python_threads_matches_serial():
+    X = blobs(20_000, 16)
+    model = StochasticQuantization(n_clusters=9, random_state=0, max_iter=2, n_jobs=2).fit(X)
+    chunks = np.array_split(X, 40)
+    expected_labels = [model.predict(chunk) for chunk in chunks]
+    expected_distances = [model.transform(chunk) for chunk in chunks]
+    expected_scores = [model.score(chunk) for chunk in chunks]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        labels = list(pool.map(model.predict, chunks))
+        distances = list(pool.map(model.transform, chunks))
+        scores = list(pool.map(model.score, chunks))
+
+    for i in range(len(chunks)):
+        np.testing.assert_array_equal(labels[i], expected_labels[i])
+        np.testing.assert_array_equal(distances[i], expected_distances[i])
+        assert scores[i] == expected_scores[i]
