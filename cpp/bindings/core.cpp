@@ -15,6 +15,7 @@
 #include <sq/sq.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #ifndef SQ_MODULE_NAME
@@ -62,6 +63,15 @@ void check_signals() {
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
+// Threads worth starting for a call of `work` multiply-adds: starting and joining a thread costs
+// tens of microseconds, so each thread gets at least 2**21 multiply-adds (about a millisecond)
+// and small calls run on the calling thread. Results do not depend on the count.
+int threads_for_work(int n_threads, double work) {
+  if (n_threads < 1) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const double useful = std::max(1.0, std::floor(work / static_cast<double>(1 << 21)));
+  return static_cast<int>(std::min(static_cast<double>(n_threads), useful));
+}
+
 // Rows handed to one kernel call between two interrupt checks: a whole number of blocks holding
 // about 2**24 sample-centre-coordinate visits, some milliseconds of work.
 sq::Index interrupt_chunk_rows(sq::Index n_clusters, sq::Index n_features) {
@@ -95,7 +105,9 @@ py::tuple assign(const Array<T>& samples, const Array<T>& centers, int n_threads
     const sq::Index chunk = interrupt_chunk_rows(table.n_clusters(), table.n_features());
     for (sq::Index begin = 0; begin < n_samples; begin += chunk) {
       const sq::Index end = std::min(n_samples, begin + chunk);
-      sq::assign(row_range(samples_view, begin, end), table, label_data + begin, distance_data + begin, n_threads);
+      const double work = static_cast<double>(end - begin) * table.n_clusters() * table.n_features();
+      sq::assign(row_range(samples_view, begin, end), table, label_data + begin, distance_data + begin,
+                 threads_for_work(n_threads, work));
       check_signals();
     }
   }
@@ -122,8 +134,10 @@ py::tuple objective(const Array<T>& samples, const std::optional<Array<T>>& weig
     const sq::Index chunk = interrupt_chunk_rows(table.n_clusters(), table.n_features());
     for (sq::Index begin = 0; begin < n_samples; begin += chunk) {
       const sq::Index end = std::min(n_samples, begin + chunk);
+      const double work = static_cast<double>(end - begin) * table.n_clusters() * table.n_features();
       const sq::LossTotals part = sq::objective(row_range(samples_view, begin, end),
-                                                weight_data ? weight_data + begin : nullptr, table, rank, n_threads);
+                                                weight_data ? weight_data + begin : nullptr, table, rank,
+                                                threads_for_work(n_threads, work));
       totals.loss_sum += part.loss_sum;
       totals.weight_sum += part.weight_sum;
       check_signals();
@@ -167,7 +181,9 @@ Array<std::int64_t> kmeans_plusplus(const Array<T>& samples, const std::optional
   {
     py::gil_scoped_release release;
     chosen = sq::kmeans_plusplus(samples_view, weight_data, n_clusters, uniforms.data(), uniforms.size(),
-                                 n_local_trials, n_threads, check_signals);
+                                 n_local_trials,
+                                 threads_for_work(n_threads, static_cast<double>(samples_view.size()) * n_local_trials),
+                                 check_signals);
   }
   Array<std::int64_t> result(static_cast<sq::Index>(chosen.size()));
   std::copy(chosen.begin(), chosen.end(), result.mutable_data());
@@ -222,7 +238,9 @@ py::tuple run(const Array<T>& samples, const std::optional<Array<T>>& weights, c
                                   "] = " + std::to_string(settings.upper[j]));
     }
   }
-  settings.n_threads = n_threads;
+  // Threads serve the batched assignment inside a step; a whole-data loss record (log_step) is
+  // rare enough to share the count.
+  settings.n_threads = threads_for_work(n_threads, static_cast<double>(batch_size) * n_clusters * n_features);
 
   sq::QuantizerState<T> state;
   state.n_clusters = n_clusters;
