@@ -21,19 +21,32 @@ def blobs(n_samples: int, n_features: int, seed: int = 0) -> np.ndarray:
     return centers[rng.integers(0, 6, n_samples)] + rng.normal(size=(n_samples, n_features))
 
 
+# The core gives each thread at least 2**21 multiply-adds, so the sizes are chosen to make the
+# work (samples x centres x features per loss pass, batch x centres x features per step,
+# samples x trials x features per k-means++ centre) large enough for several threads.
 CASES = {
-    "online_3d": dict(n_features=3, params=dict(n_clusters=6)),
-    "batch_3d": dict(n_features=3, params=dict(n_clusters=6, batch_size=700, optimizer="adam")),
-    "batch_40d": dict(n_features=40, params=dict(n_clusters=14, batch_size=600, averaging=True)),
-    "rank_1_momentum": dict(n_features=5, params=dict(n_clusters=5, rank=1.0, optimizer="momentum")),
+    "online_3d": dict(n_samples=50_000, n_features=3, params=dict(n_clusters=40)),
+    "batch_adam_16d": dict(
+        n_samples=40_000, n_features=16,
+        params=dict(n_clusters=40, batch_size=8192, optimizer="adam"),
+    ),
+    "kmeans_plusplus_40d": dict(
+        n_samples=60_000, n_features=40,
+        params=dict(n_clusters=14, batch_size=4096, averaging=True, max_iter=1),
+    ),
+    "rank_1_momentum": dict(
+        n_samples=30_000, n_features=5,
+        params=dict(n_clusters=30, rank=1.0, optimizer="momentum", batch_size=512),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_results_independent_of_n_jobs(case, dtype):
-    X = blobs(3000, CASES[case]["n_features"]).astype(dtype)
-    params = dict(random_state=7, max_iter=3, **CASES[case]["params"])
+    X = blobs(CASES[case]["n_samples"], CASES[case]["n_features"]).astype(dtype)
+    params = dict(random_state=7, max_iter=2, tol=None)
+    params.update(CASES[case]["params"])
     models = [StochasticQuantization(n_jobs=n_jobs, **params).fit(X) for n_jobs in N_JOBS]
     reference = models[0]
 
@@ -47,7 +60,7 @@ def test_results_independent_of_n_jobs(case, dtype):
 
 
 def test_kernels_independent_of_n_jobs():
-    X = blobs(5000, 7)
+    X = blobs(200_000, 7)
     centers, indices = kernels.kmeans_plusplus(X, 12, random_state=3, n_jobs=1)
     labels, distances = kernels.assign(X, centers, n_jobs=1)
 
