@@ -323,6 +323,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
             order = epoch_order(self.sampling, rng, X.shape[0], weights)
             log = state.run(self, X, weights, order, n_threads)
             loss = state.mean_loss(X, weights, self.rank, n_threads)
+            _check_finite_fit(state, loss)
             history = np.vstack([history, log, [[state.step, loss]]])
             labels, inertia = self._label(X, weights, state.output_centers(), n_threads)
 
@@ -355,6 +356,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         n_threads: int,
     ) -> tuple[np.ndarray, int]:
         records = [[0.0, state.mean_loss(X, weights, self.rank, n_threads)]]
+        _check_finite_fit(state, records[0][1])
         previous = records[0][1]
         n_iter = 0
         for epoch in range(self.max_iter):
@@ -362,6 +364,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
             order = epoch_order(self.sampling, rng, X.shape[0], weights)
             log = state.run(self, X, weights, order, n_threads)
             loss = state.mean_loss(X, weights, self.rank, n_threads)
+            _check_finite_fit(state, loss)
             records.extend(log.tolist())
             records.append([float(state.step), loss])
             n_iter = epoch + 1
@@ -453,6 +456,27 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _check_finite_fit(state: FitState, loss: float) -> None:
+    """Raise ValueError when the steps diverged: a step size too large for the data scale
+    makes the centres grow without bound until they leave the range where squared distances
+    fit the dtype (samples are checked against the same limit), or become inf or NaN."""
+    arrays = (state.centers, state.first, state.second, state.averaged)
+    limit = checks.MAX_COORDINATE[state.centers.dtype]
+    if (
+        np.isfinite(loss)
+        and all(np.all(np.isfinite(array)) for array in arrays)
+        and np.all(np.abs(state.centers) <= limit)
+        and np.all(np.abs(state.averaged) <= limit)
+    ):
+        return
+    raise ValueError(
+        f"the fit diverged: the loss or the centres became inf, NaN or larger than {limit:.3g} "
+        f"after {state.step} steps "
+        f"with learning_rate={state.learning_rate:.6g} and schedule={state.schedule!r}; lower "
+        "learning_rate, use learning_rate='auto', or rescale X"
+    )
 
 
 def checks_rank_loss(squared_distances: np.ndarray, rank: float) -> np.ndarray:
