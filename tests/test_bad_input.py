@@ -1,8 +1,8 @@
 """Bad input, odd dtypes and layouts at every public entry point.
 
-Every rejection is a ValueError (TypeError for the raw compiled functions, which never convert)
-whose message names the argument, the rule and the value; the caller's array and a fitted model
-are left unchanged.
+Every rejection is a ValueError whose message names the argument, the rule and the value. The
+raw compiled functions never convert, so a wrong dtype or layout there is a TypeError. The
+caller's array and a fitted model are left unchanged.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def test_integer_samples_through_kernels():
 
 
 def layouts(X: np.ndarray, tmp_path) -> dict:
-    """Return X in every accepted layout; each holds the same values as X."""
+    """Return X in every accepted layout; each contains the same values as X."""
     wide = np.zeros((X.shape[0], 2 * X.shape[1]), dtype=X.dtype)
     wide[:, ::2] = X
     read_only = X.copy()
@@ -425,6 +425,8 @@ def test_raw_core_survives_non_finite(value):
     # labels in range rather than crash.
     X = with_value(value)
     labels, _ = core.assign(X, CENTERS, 2)
-    assert labels.min() >= 0 and labels.max() < 2
+    assert labels.min() >= 0
+    assert labels.max() < 2
     indices = core.kmeans_plusplus(X, None, 3, np.full(5, 0.5), 2, 2)
-    assert indices.min() >= 0 and indices.max() < 30
+    assert indices.min() >= 0
+    assert indices.max() < 30

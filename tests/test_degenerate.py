@@ -82,7 +82,7 @@ def test_identical_rows_warn_and_stay_finite(optimizer, method):
 
 
 def nine_locations() -> np.ndarray:
-    """Return 17 points at 9 distinct locations (8 locations hold two points, one holds one)."""
+    """Return 17 points at 9 distinct locations (8 locations with two points, one with one)."""
     locations = np.array([[i, (i * 7) % 5] for i in range(9)], dtype=np.float64)
     return np.repeat(locations, 2, axis=0)[:17]
 

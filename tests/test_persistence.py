@@ -1,7 +1,7 @@
 """Pickle, deepcopy and clone: identical predictions, and partial_fit resumes exactly.
 
-The fit state (centres, optimizer moments, step counters, random generator) is held in NumPy
-arrays and a NumPy Generator, so a pickle holds no native pointers and a model loaded in another
+The fit state (centres, optimizer moments, step counters, random generator) is kept in NumPy
+arrays and a NumPy Generator, so a pickle contains no native pointers and a model loaded in another
 process continues a stream bit for bit.
 """
 

@@ -116,7 +116,8 @@ def test_kmeans_plusplus_index_in_range(large_norm_X, n_clusters):
 
     for seed in range(3):
         _, indices = kernels.kmeans_plusplus(X, n_clusters, random_state=seed)
-        assert indices.min() >= 0 and indices.max() < n_samples
+        assert indices.min() >= 0
+        assert indices.max() < n_samples
         assert len(set(indices.tolist())) == n_clusters
 
     # The largest double below 1 as every uniform draw: the target equals the running total
@@ -124,7 +125,8 @@ def test_kmeans_plusplus_index_in_range(large_norm_X, n_clusters):
     trials = 2 + int(np.log(n_clusters))
     uniforms = np.full(1 + (n_clusters - 1) * trials, np.nextafter(1.0, 0.0))
     indices = core.kmeans_plusplus(X, None, n_clusters, uniforms, trials, 2)
-    assert indices.min() >= 0 and indices.max() < n_samples
+    assert indices.min() >= 0
+    assert indices.max() < n_samples
     assert len(set(indices.tolist())) == n_clusters
 
 
@@ -134,7 +136,8 @@ def test_estimator_on_large_norms(large_norm_X):
 
     assert model.cluster_centers_.dtype == np.float32
     assert np.all(np.isfinite(model.cluster_centers_))
-    assert model.labels_.min() >= 0 and model.labels_.max() < 6
+    assert model.labels_.min() >= 0
+    assert model.labels_.max() < 6
     # Every centre lies inside the data's bounding box, where an accurate fit must put it.
     assert np.all(model.cluster_centers_ >= X.min(axis=0) - 1.0)
     assert np.all(model.cluster_centers_ <= X.max(axis=0) + 1.0)

@@ -21,9 +21,9 @@ def blobs(n_samples: int, n_features: int, seed: int = 0) -> np.ndarray:
     return centers[rng.integers(0, 6, n_samples)] + rng.normal(size=(n_samples, n_features))
 
 
-# The core gives each thread at least 2**21 multiply-adds, so the sizes are chosen to make the
-# work (samples x centres x features per loss pass, batch x centres x features per step,
-# samples x trials x features per k-means++ centre) large enough for several threads.
+# The core gives each thread at least 2**21 multiply-adds, so these sizes make the work large
+# enough for several threads. The work is samples x centres x features per loss pass, batch x
+# centres x features per step, and samples x trials x features per k-means++ centre.
 CASES = {
     "online_3d": dict(n_samples=50_000, n_features=3, params=dict(n_clusters=40)),
     "batch_adam_16d": dict(

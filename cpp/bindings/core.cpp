@@ -153,8 +153,8 @@ Array<std::int64_t> kmeans_plusplus(const Array<T>& samples, const std::optional
   const auto samples_view = view_2d(samples, "samples");
   const T* weight_data = optional_vector(weights, samples_view.rows(), "sample_weight");
   if (uniforms.ndim() != 1) throw std::invalid_argument("uniforms must be 1-D");
-  // Draws outside [0, 1) or weights that are negative, NaN or all zero would make the D^2 draw
-  // meaningless; k-means++ itself only clamps its index into range.
+  // k-means++ only clamps its index into range, so draws outside [0, 1) and weights that are
+  // negative, NaN or all zero are rejected here.
   for (sq::Index i = 0; i < uniforms.size(); ++i) {
     const double u = uniforms.data()[i];
     if (!(u >= 0.0 && u < 1.0)) {

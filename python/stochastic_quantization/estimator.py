@@ -459,9 +459,12 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
 
 
 def _check_finite_fit(state: FitState, loss: float) -> None:
-    """Raise ValueError when the steps diverged: a step size too large for the data scale
-    makes the centres grow without bound until they leave the range where squared distances
-    fit the dtype (samples are checked against the same limit), or become inf or NaN."""
+    """Raise ValueError when the steps diverged.
+
+    A step size too large for the data scale makes the centres grow without bound until they
+    become inf or NaN, or leave the range where squared distances fit the dtype. Samples are
+    checked against the same range, so no correct fit leaves it.
+    """
     arrays = (state.centers, state.first, state.second, state.averaged)
     limit = checks.MAX_COORDINATE[state.centers.dtype]
     if (
