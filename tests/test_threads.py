@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +129,45 @@ def test_predict_from_python_threads_matches_serial():
         np.testing.assert_array_equal(labels[i], expected_labels[i])
         np.testing.assert_array_equal(distances[i], expected_distances[i])
         assert scores[i] == expected_scores[i]
+
+
+def test_huge_n_jobs_accepted():
+    X = blobs(2000, 3)
+    expected = StochasticQuantization(n_clusters=4, random_state=0, n_jobs=1).fit(X)
+
+    model = StochasticQuantization(n_clusters=4, random_state=0, n_jobs=2**40).fit(X)
+
+    np.testing.assert_array_equal(model.cluster_centers_, expected.cluster_centers_)
+    np.testing.assert_array_equal(model.predict(X), expected.predict(X))
+
+
+THREAD_LIMIT_SCRIPT = r"""
+import resource
+import numpy as np
+from stochastic_quantization import kernels
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(400_000, 8))
+centers = X[:64].copy()
+expected = kernels.assign(X, centers, n_jobs=1)[0]
+
+# Leave about 24 MB of address space: a thread stack takes 8 MB, so most of the 64 requested
+# threads cannot start.
+with open("/proc/self/status") as status:
+    size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize"))
+limit = (size_kb + 24 * 1024) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+labels = kernels.assign(X, centers, n_jobs=64)[0]
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+print("equal" if np.array_equal(labels, expected) else "different")
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+def test_threads_that_cannot_start_do_not_crash():
+    result = subprocess.run(
+        [sys.executable, "-c", THREAD_LIMIT_SCRIPT], capture_output=True, text=True, timeout=300
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "equal"

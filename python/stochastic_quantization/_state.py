@@ -23,6 +23,9 @@ SAMPLINGS = ("permutation", "replacement", "sequential")
 ADAPTIVE = ("adagrad", "rmsprop", "adam")
 STATE_ARRAYS = {"sgd": 0, "momentum": 1, "nag": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
 
+# Upper bound on the thread count passed to the core.
+MAX_THREADS = 1 << 12
+
 # Samples used to measure the data scale for learning_rate="auto".
 SCALE_SUBSAMPLE = 10_000
 
@@ -34,7 +37,8 @@ def resolve_threads(n_jobs: int | None) -> int:
         return cores
     if n_jobs < 0:
         return max(1, cores + 1 + n_jobs)
-    return n_jobs
+    # The core takes a C int; beyond this many threads nothing is gained anyway.
+    return min(n_jobs, MAX_THREADS)
 
 
 def epoch_order(
