@@ -147,11 +147,11 @@ import numpy as np
 from stochastic_quantization import kernels
 
 rng = np.random.default_rng(0)
-X = rng.normal(size=(400_000, 8))
+X = rng.normal(size=(100_000, 8))
 centers = X[:64].copy()
 expected = kernels.assign(X, centers, n_jobs=1)[0]
 
-# Leave about 24 MB of address space: a thread stack takes 8 MB, so most of the 64 requested
+# Leave about 24 MB of address space: a thread stack takes 8 MB, so most of the requested
 # threads cannot start.
 with open("/proc/self/status") as status:
     size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize"))
