@@ -43,8 +43,12 @@ def main() -> None:
                 seconds = {}
                 for n_jobs in (None, 1):
                     model = StochasticQuantization(
-                        n_clusters=n_clusters, batch_size=batch_size, max_iter=3, tol=None,
-                        random_state=0, n_jobs=n_jobs,
+                        n_clusters=n_clusters,
+                        batch_size=batch_size,
+                        max_iter=3,
+                        tol=None,
+                        random_state=0,
+                        n_jobs=n_jobs,
                     )
                     if action == "fit":
                         seconds[n_jobs] = median_seconds(lambda m=model: m.fit(X), args.repeats)

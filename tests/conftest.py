@@ -1,15 +1,11 @@
-"""Shared pytest configuration: hypothesis profiles.
-
-The "fuzz" profile (select it with the environment variable HYPOTHESIS_PROFILE=fuzz) runs the
-property tests with a larger example budget than the default run.
-"""
-
-from __future__ import annotations
-
 import os
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
+settings.register_profile("default", max_examples=40, deadline=None, derandomize=True)
+# HYPOTHESIS_PROFILE=fuzz runs the property tests with a larger, randomised example budget.
 settings.register_profile(
     "fuzz",
     max_examples=500,
@@ -17,3 +13,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return load_digits().data

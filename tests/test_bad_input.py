@@ -42,7 +42,9 @@ def fitted_model() -> StochasticQuantization:
 # Each entry point takes X and does its work; fitted models are built fresh for every call.
 ENTRY_POINTS = {
     "fit": lambda X: StochasticQuantization(n_clusters=2, random_state=0).fit(X),
-    "partial_fit_first": lambda X: StochasticQuantization(n_clusters=2, random_state=0).partial_fit(X),
+    "partial_fit_first": lambda X: StochasticQuantization(n_clusters=2, random_state=0).partial_fit(
+        X
+    ),
     "partial_fit_later": lambda X: fitted_model().partial_fit(X),
     "predict": lambda X: fitted_model().predict(X),
     "transform": lambda X: fitted_model().transform(X),
@@ -61,7 +63,10 @@ def with_value(value, dtype=np.float64, row=2, column=1) -> np.ndarray:
 BAD_SAMPLES = {
     "nan": (with_value(np.nan), r"X must contain only finite values, got nan at row 2, column 1"),
     "+inf": (with_value(np.inf), r"X must contain only finite values, got inf at row 2, column 1"),
-    "-inf": (with_value(-np.inf), r"X must contain only finite values, got -inf at row 2, column 1"),
+    "-inf": (
+        with_value(-np.inf),
+        r"X must contain only finite values, got -inf at row 2, column 1",
+    ),
     "nan_float32": (
         with_value(np.nan, np.float32, 7, 0),
         r"X must contain only finite values, got nan at row 7, column 0",
@@ -116,8 +121,11 @@ def test_feature_count_mismatch(method):
     before = model_digest(model)
     X = X_GOOD[:, :2].copy()
 
-    with pytest.raises(ValueError, match=r"X has 2 features, but StochasticQuantization is "
-                       r"expecting 3 features"):
+    with pytest.raises(
+        ValueError,
+        match=r"X has 2 features, but StochasticQuantization is "
+        r"expecting 3 features",
+    ):
         getattr(model, method)(X)
 
     assert model_digest(model) == before
@@ -214,10 +222,10 @@ def test_layouts_give_same_results(dtype, tmp_path):
             reference = StochasticQuantization(**params).fit(X.astype(np.float64))
         else:
             reference = expected
-        np.testing.assert_array_equal(model.cluster_centers_, reference.cluster_centers_, err_msg=name)
         np.testing.assert_array_equal(
-            expected.predict(variant), expected.predict(X), err_msg=name
+            model.cluster_centers_, reference.cluster_centers_, err_msg=name
         )
+        np.testing.assert_array_equal(expected.predict(variant), expected.predict(X), err_msg=name)
         np.testing.assert_array_equal(
             expected.transform(variant), expected.transform(X), err_msg=name
         )
@@ -236,7 +244,9 @@ def test_layouts_through_partial_fit_and_kernels(dtype, tmp_path):
         if name == "list":
             continue
         model = StochasticQuantization(n_clusters=3, random_state=2).partial_fit(variant)
-        np.testing.assert_array_equal(model.cluster_centers_, expected.cluster_centers_, err_msg=name)
+        np.testing.assert_array_equal(
+            model.cluster_centers_, expected.cluster_centers_, err_msg=name
+        )
         np.testing.assert_array_equal(kernels.assign(variant, CENTERS)[0], expected_labels)
         np.testing.assert_array_equal(
             kernels.kmeans_plusplus(variant, 3, random_state=4)[1], expected_indices
@@ -266,7 +276,10 @@ BAD_PARAMETERS = [
     ({"rank": float("nan")}, r"rank must be finite, got nan"),
     ({"optimizer": "adamw"}, r"optimizer must be one of 'sgd', .*'adam', got 'adamw'"),
     ({"schedule": "cosine"}, r"schedule must be one of 'auto', .*, got 'cosine'"),
-    ({"init": "kmeans++"}, r"init must be one of 'k-means\+\+', 'sample', 'random', got 'kmeans\+\+'"),
+    (
+        {"init": "kmeans++"},
+        r"init must be one of 'k-means\+\+', 'sample', 'random', got 'kmeans\+\+'",
+    ),
     ({"sampling": "shuffle"}, r"sampling must be one of .*, got 'shuffle'"),
     ({"projection": "box"}, r"projection must be None, 'data' or \(lower, upper\), got 'box'"),
     ({"init": np.zeros((2, 2))}, r"init array must have shape .* = \(2, 3\), got \(2, 2\)"),
@@ -294,18 +307,24 @@ def test_bad_parameters_rejected(params, message, method):
 
 
 KERNEL_ERRORS = [
-    (lambda: kernels.assign(X_GOOD, X_GOOD[:2, :2]),
-     r"centers must have as many features as X \(3\), got 2"),
+    (
+        lambda: kernels.assign(X_GOOD, X_GOOD[:2, :2]),
+        r"centers must have as many features as X \(3\), got 2",
+    ),
     (lambda: kernels.assign(X_GOOD, np.empty((0, 3))), r"Found array with 0 sample"),
     (lambda: kernels.assign(X_GOOD, [[np.nan, 0, 0]]), r"centers must contain only finite values"),
     (lambda: kernels.assign(X_GOOD, CENTERS, n_jobs=0), r"n_jobs must be a positive integer"),
     (lambda: kernels.kmeans_plusplus(X_GOOD, 0), r"n_clusters must be >= 1, got 0"),
     (lambda: kernels.kmeans_plusplus(X_GOOD, 31), r"n_clusters must be <= n_samples = 30"),
     (lambda: kernels.kmeans_plusplus(X_GOOD, 2, n_local_trials=0), r"n_local_trials must be >= 1"),
-    (lambda: kernels.kmeans_plusplus(X_GOOD, 2, sample_weight=-np.ones(30)),
-     r"sample_weight must be >= 0"),
-    (lambda: kernels.kmeans_plusplus(X_GOOD, 3, sample_weight=np.r_[1.0, 1.0, np.zeros(28)]),
-     r"n_clusters must be <= the number of samples with positive weight = 2, got n_clusters=3"),
+    (
+        lambda: kernels.kmeans_plusplus(X_GOOD, 2, sample_weight=-np.ones(30)),
+        r"sample_weight must be >= 0",
+    ),
+    (
+        lambda: kernels.kmeans_plusplus(X_GOOD, 3, sample_weight=np.r_[1.0, 1.0, np.zeros(28)]),
+        r"n_clusters must be <= the number of samples with positive weight = 2, got n_clusters=3",
+    ),
 ]
 
 
@@ -350,26 +369,46 @@ def test_raw_core_rejects_wrong_layout(variant, function):
 
 
 RAW_VALUE_ERRORS = [
-    (lambda: core.assign(X_GOOD, X_GOOD[:2, :2].copy(), 1),
-     r"samples have 3 features but the centres have 2"),
-    (lambda: core.assign(X_GOOD, np.empty((0, 3)), 1),
-     r"centers must have at least one row and one column, got 0 x 3"),
-    (lambda: core.objective(X_GOOD, None, X_GOOD[:2, :2].copy(), 2.0, 1),
-     r"samples have 3 features but the centres have 2"),
-    (lambda: core.kmeans_plusplus(X_GOOD, None, 0, np.zeros(1), 1, 1),
-     r"n_clusters must be in \[1, n_samples=30\], got 0"),
-    (lambda: core.kmeans_plusplus(X_GOOD, None, 31, np.zeros(31), 1, 1),
-     r"n_clusters must be in \[1, n_samples=30\], got 31"),
-    (lambda: core.kmeans_plusplus(X_GOOD, None, 3, np.ones(5), 2, 1),
-     r"uniforms must lie in \[0, 1\), got uniforms\[0\] = 1"),
-    (lambda: core.kmeans_plusplus(X_GOOD, None, 3, np.full(5, np.nan), 2, 1),
-     r"uniforms must lie in \[0, 1\), got uniforms\[0\] = nan"),
-    (lambda: core.kmeans_plusplus(X_GOOD, None, 3, np.zeros(4), 2, 1),
-     r"needs 1 \+ \(n_clusters - 1\) \* n_local_trials = 5 uniforms, got 4"),
-    (lambda: core.kmeans_plusplus(X_GOOD, -np.ones(30), 3, np.zeros(5), 2, 1),
-     r"sample_weight must be finite and >= 0, got sample_weight\[0\] = -1"),
-    (lambda: core.kmeans_plusplus(X_GOOD, np.zeros(30), 3, np.zeros(5), 2, 1),
-     r"n_clusters must be <= the number of samples with positive weight = 0, got 3"),
+    (
+        lambda: core.assign(X_GOOD, X_GOOD[:2, :2].copy(), 1),
+        r"samples have 3 features but the centres have 2",
+    ),
+    (
+        lambda: core.assign(X_GOOD, np.empty((0, 3)), 1),
+        r"centers must have at least one row and one column, got 0 x 3",
+    ),
+    (
+        lambda: core.objective(X_GOOD, None, X_GOOD[:2, :2].copy(), 2.0, 1),
+        r"samples have 3 features but the centres have 2",
+    ),
+    (
+        lambda: core.kmeans_plusplus(X_GOOD, None, 0, np.zeros(1), 1, 1),
+        r"n_clusters must be in \[1, n_samples=30\], got 0",
+    ),
+    (
+        lambda: core.kmeans_plusplus(X_GOOD, None, 31, np.zeros(31), 1, 1),
+        r"n_clusters must be in \[1, n_samples=30\], got 31",
+    ),
+    (
+        lambda: core.kmeans_plusplus(X_GOOD, None, 3, np.ones(5), 2, 1),
+        r"uniforms must lie in \[0, 1\), got uniforms\[0\] = 1",
+    ),
+    (
+        lambda: core.kmeans_plusplus(X_GOOD, None, 3, np.full(5, np.nan), 2, 1),
+        r"uniforms must lie in \[0, 1\), got uniforms\[0\] = nan",
+    ),
+    (
+        lambda: core.kmeans_plusplus(X_GOOD, None, 3, np.zeros(4), 2, 1),
+        r"needs 1 \+ \(n_clusters - 1\) \* n_local_trials = 5 uniforms, got 4",
+    ),
+    (
+        lambda: core.kmeans_plusplus(X_GOOD, -np.ones(30), 3, np.zeros(5), 2, 1),
+        r"sample_weight must be finite and >= 0, got sample_weight\[0\] = -1",
+    ),
+    (
+        lambda: core.kmeans_plusplus(X_GOOD, np.zeros(30), 3, np.zeros(5), 2, 1),
+        r"n_clusters must be <= the number of samples with positive weight = 0, got 3",
+    ),
 ]
 
 
@@ -382,16 +421,40 @@ def test_raw_core_value_errors(call, message):
 def raw_run(**overrides):
     centers = X_GOOD[:2].copy()
     arguments = dict(
-        rank=2.0, optimizer="adam", momentum=0.9, beta=0.9, beta1=0.9, beta2=0.999,
-        epsilon=1e-8, schedule="constant", learning_rate=0.1, t0=1.0, power=1.0, batch_size=1,
-        log_step=0, averaging=False, lower=None, upper=None, n_threads=1,
+        rank=2.0,
+        optimizer="adam",
+        momentum=0.9,
+        beta=0.9,
+        beta1=0.9,
+        beta2=0.999,
+        epsilon=1e-8,
+        schedule="constant",
+        learning_rate=0.1,
+        t0=1.0,
+        power=1.0,
+        batch_size=1,
+        log_step=0,
+        averaging=False,
+        lower=None,
+        upper=None,
+        n_threads=1,
     )
     arguments.update(overrides)
     order = overrides.pop("order", np.arange(30, dtype=np.int64))
     arguments.pop("order", None)
     return core.run(
-        X_GOOD, None, order, centers, np.zeros_like(centers), np.zeros_like(centers),
-        np.empty((0, 0)), np.zeros(2, dtype=np.int64), np.ones(2), np.zeros(2), 0, 0.0,
+        X_GOOD,
+        None,
+        order,
+        centers,
+        np.zeros_like(centers),
+        np.zeros_like(centers),
+        np.empty((0, 0)),
+        np.zeros(2, dtype=np.int64),
+        np.ones(2),
+        np.zeros(2),
+        0,
+        0.0,
         **arguments,
     )
 

@@ -35,7 +35,9 @@ def test_five_points_five_centres(optimizer):
         )
 
     order = np.lexsort(model.cluster_centers_.T[::-1])
-    np.testing.assert_array_equal(model.cluster_centers_[order], FIVE_POINTS[np.lexsort(FIVE_POINTS.T[::-1])])
+    np.testing.assert_array_equal(
+        model.cluster_centers_[order], FIVE_POINTS[np.lexsort(FIVE_POINTS.T[::-1])]
+    )
     assert model.inertia_ == 0.0
     assert sorted(model.labels_.tolist()) == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(model.cluster_centers_[model.labels_], FIVE_POINTS)
@@ -45,7 +47,12 @@ def test_five_points_five_centres(optimizer):
 def test_five_points_one_centre_full_batch_is_mean():
     # One full batch with a constant rate 1 / rank moves the centre exactly to the mean.
     model = StochasticQuantization(
-        n_clusters=1, batch_size=5, schedule="constant", learning_rate=0.5, max_iter=1, tol=None,
+        n_clusters=1,
+        batch_size=5,
+        schedule="constant",
+        learning_rate=0.5,
+        max_iter=1,
+        tol=None,
         random_state=0,
     ).fit(FIVE_POINTS)
 
@@ -71,8 +78,11 @@ def test_identical_rows_warn_and_stay_finite(optimizer, method):
     X = np.full((5, 3), 7.25)
     model = StochasticQuantization(n_clusters=5, optimizer=optimizer, random_state=0)
 
-    with pytest.warns(ConvergenceWarning, match=r"X has only 1 distinct points, fewer than "
-                      r"n_clusters=5; 4 centres duplicate others"):
+    with pytest.warns(
+        ConvergenceWarning,
+        match=r"X has only 1 distinct points, fewer than "
+        r"n_clusters=5; 4 centres duplicate others",
+    ):
         getattr(model, method)(X)
 
     np.testing.assert_array_equal(model.cluster_centers_, X)
@@ -92,8 +102,11 @@ def test_nine_locations_ten_centres(optimizer):
     X = nine_locations()
     model = StochasticQuantization(n_clusters=10, optimizer=optimizer, random_state=0)
 
-    with pytest.warns(ConvergenceWarning, match=r"X has only 9 distinct points, fewer than "
-                      r"n_clusters=10; 1 centres duplicate others"):
+    with pytest.warns(
+        ConvergenceWarning,
+        match=r"X has only 9 distinct points, fewer than "
+        r"n_clusters=10; 1 centres duplicate others",
+    ):
         model.fit(X)
 
     assert_finite_model(model)
@@ -107,8 +120,11 @@ def test_nine_locations_with_weights_counts_positive_weight():
     weights = np.ones(17)
     weights[[0, 1]] = 0.0  # both copies of the first location
 
-    with pytest.warns(ConvergenceWarning, match=r"X has only 8 distinct points with positive "
-                      r"weight, fewer than n_clusters=9"):
+    with pytest.warns(
+        ConvergenceWarning,
+        match=r"X has only 8 distinct points with positive "
+        r"weight, fewer than n_clusters=9",
+    ):
         StochasticQuantization(n_clusters=9, random_state=0).fit(X, sample_weight=weights)
 
 

@@ -43,7 +43,9 @@ def samples(draw, max_rows: int = 40, max_features: int = 20):
     else:
         scale = draw(st.sampled_from([1e-3, 1.0, 1e3, 1e6]))
         width = 32 if dtype == "float32" else 64
-        X = draw(arrays(dtype, shape, elements=st.floats(-1, 1, width=width))) * np.asarray(scale, dtype)
+        X = draw(arrays(dtype, shape, elements=st.floats(-1, 1, width=width))) * np.asarray(
+            scale, dtype
+        )
         offset = draw(st.sampled_from([0.0, 1e4, -3e6]))
         X = X + np.asarray(offset, dtype)
     if draw(st.booleans()):
@@ -106,7 +108,10 @@ def test_fit_finite_and_consistent(data):
     scale = float(np.abs(X_float).max()) + float(np.abs(centers).max())
     assert np.all(chosen <= best + tolerance(dtype) * (best + scale**2))
     np.testing.assert_allclose(
-        model.transform(X) ** 2, squared, rtol=tolerance(dtype) * 10, atol=tolerance(dtype) * squared.max()
+        model.transform(X) ** 2,
+        squared,
+        rtol=tolerance(dtype) * 10,
+        atol=tolerance(dtype) * squared.max(),
     )
     expected_loss = float(reference.rank_loss(chosen, params["rank"]).sum())
     loss_slack = tolerance(dtype) * 100 * (expected_loss + len(X_float) * scale ** params["rank"])
@@ -162,12 +167,25 @@ def test_fit_matches_reference_step_for_step(data):
     init = X[list(init_rows)].copy()
 
     model = StochasticQuantization(
-        n_clusters=n_clusters, init=init, optimizer=optimizer, schedule=schedule, rank=rank,
-        batch_size=batch_size, learning_rate=learning_rate, sampling="sequential", max_iter=1,
-        tol=None, decay_t0=2.0, random_state=0,
+        n_clusters=n_clusters,
+        init=init,
+        optimizer=optimizer,
+        schedule=schedule,
+        rank=rank,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        sampling="sequential",
+        max_iter=1,
+        tol=None,
+        decay_t0=2.0,
+        random_state=0,
     )
     settings_ = reference.Settings(
-        rank=rank, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule, t0=2.0,
+        rank=rank,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        schedule=schedule,
+        t0=2.0,
         batch_size=batch_size,
     )
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -218,5 +236,9 @@ def test_kernels_match_reference(data):
     scale = float(np.abs(X_float).max()) + float(np.abs(centers).max())
     slack = tolerance(dtype) * (best + scale**2)
     assert np.all(expected[np.arange(len(labels)), labels] <= best + slack)
-    np.testing.assert_allclose(squared, expected[np.arange(len(labels)), labels],
-                               rtol=tolerance(dtype) * 10, atol=float(slack.max()) + 1e-300)
+    np.testing.assert_allclose(
+        squared,
+        expected[np.arange(len(labels)), labels],
+        rtol=tolerance(dtype) * 10,
+        atol=float(slack.max()) + 1e-300,
+    )

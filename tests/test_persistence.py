@@ -23,15 +23,26 @@ OPTIMIZERS = ("sgd", "momentum", "nag", "adagrad", "rmsprop", "adam")
 RNG = np.random.default_rng(5)
 CHUNKS = [RNG.normal(size=(300, 4)) + shift for shift in (0.0, 3.0, -2.0)]
 FITTED_ATTRIBUTES = (
-    "cluster_centers_", "labels_", "inertia_", "n_iter_", "n_steps_", "loss_history_",
-    "learning_rate_", "n_features_in_",
+    "cluster_centers_",
+    "labels_",
+    "inertia_",
+    "n_iter_",
+    "n_steps_",
+    "loss_history_",
+    "learning_rate_",
+    "n_features_in_",
 )
 
 
 def model_for(optimizer: str, **params) -> StochasticQuantization:
     return StochasticQuantization(
-        n_clusters=5, optimizer=optimizer, batch_size=4, averaging=optimizer == "nag",
-        projection="data" if optimizer == "adam" else None, random_state=3, **params,
+        n_clusters=5,
+        optimizer=optimizer,
+        batch_size=4,
+        averaging=optimizer == "nag",
+        projection="data" if optimizer == "adam" else None,
+        random_state=3,
+        **params,
     )
 
 
@@ -39,7 +50,9 @@ def assert_same_model(a: StochasticQuantization, b: StochasticQuantization) -> N
     for name in FITTED_ATTRIBUTES:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     for name in ("centers", "first", "second", "averaged", "updates", "mass", "marks"):
-        np.testing.assert_array_equal(getattr(a._state, name), getattr(b._state, name), err_msg=name)
+        np.testing.assert_array_equal(
+            getattr(a._state, name), getattr(b._state, name), err_msg=name
+        )
     assert a._state.step == b._state.step
     assert a._state.rate_sum == b._state.rate_sum
     assert a._rng.bit_generator.state == b._rng.bit_generator.state

@@ -63,8 +63,14 @@ def test_far_query_in_mini_batch_step(n_features, dtype):
     centers, query = far_points(n_features, dtype)
     batch = np.repeat(query, 64, axis=0)
     model = StochasticQuantization(
-        n_clusters=2, init=centers, batch_size=64, schedule="constant", learning_rate=0.5,
-        max_iter=1, tol=None, random_state=0,
+        n_clusters=2,
+        init=centers,
+        batch_size=64,
+        schedule="constant",
+        learning_rate=0.5,
+        max_iter=1,
+        tol=None,
+        random_state=0,
     ).fit(batch)
 
     np.testing.assert_array_equal(model.cluster_centers_[0], query[0])
@@ -91,8 +97,9 @@ def test_shift_by_million_keeps_labels(dtype):
 
     np.testing.assert_array_equal(shifted.labels_, model.labels_)
     np.testing.assert_array_equal(shifted.predict(X + shift), model.predict(X))
-    np.testing.assert_array_equal(kernels.assign(X + shift, centers + shift)[0],
-                                  kernels.assign(X, centers)[0])
+    np.testing.assert_array_equal(
+        kernels.assign(X + shift, centers + shift)[0], kernels.assign(X, centers)[0]
+    )
     np.testing.assert_allclose(shifted.cluster_centers_ - shift, model.cluster_centers_, atol=2.0)
 
 

@@ -30,15 +30,18 @@ def blobs(n_samples: int, n_features: int, seed: int = 0) -> np.ndarray:
 CASES = {
     "online_3d": dict(n_samples=50_000, n_features=3, params=dict(n_clusters=40)),
     "batch_adam_16d": dict(
-        n_samples=40_000, n_features=16,
+        n_samples=40_000,
+        n_features=16,
         params=dict(n_clusters=40, batch_size=8192, optimizer="adam"),
     ),
     "kmeans_plusplus_40d": dict(
-        n_samples=60_000, n_features=40,
+        n_samples=60_000,
+        n_features=40,
         params=dict(n_clusters=14, batch_size=4096, averaging=True, max_iter=1),
     ),
     "rank_1_momentum": dict(
-        n_samples=30_000, n_features=5,
+        n_samples=30_000,
+        n_features=5,
         params=dict(n_clusters=30, rank=1.0, optimizer="momentum", batch_size=512),
     ),
 }
@@ -54,7 +57,9 @@ def test_results_independent_of_n_jobs(case, dtype):
     reference = models[0]
 
     for n_jobs, model in zip(N_JOBS, models):
-        np.testing.assert_array_equal(model.cluster_centers_, reference.cluster_centers_, err_msg=str(n_jobs))
+        np.testing.assert_array_equal(
+            model.cluster_centers_, reference.cluster_centers_, err_msg=str(n_jobs)
+        )
         np.testing.assert_array_equal(model.labels_, reference.labels_)
         np.testing.assert_array_equal(model.loss_history_, reference.loss_history_)
         assert model.inertia_ == reference.inertia_
@@ -68,7 +73,9 @@ def test_kernels_independent_of_n_jobs():
     labels, distances = kernels.assign(X, centers, n_jobs=1)
 
     for n_jobs in N_JOBS[1:]:
-        np.testing.assert_array_equal(kernels.kmeans_plusplus(X, 12, random_state=3, n_jobs=n_jobs)[1], indices)
+        np.testing.assert_array_equal(
+            kernels.kmeans_plusplus(X, 12, random_state=3, n_jobs=n_jobs)[1], indices
+        )
         other_labels, other_distances = kernels.assign(X, centers, n_jobs=n_jobs)
         np.testing.assert_array_equal(other_labels, labels)
         np.testing.assert_array_equal(other_distances, distances)
@@ -106,7 +113,12 @@ def test_blas_single_threaded_while_core_runs(method, monkeypatch):
 
     getattr(StochasticQuantization(n_clusters=5, n_jobs=2, random_state=0, max_iter=2), method)(X)
 
-    assert {name for name, _, _ in recorder.calls} >= {"kmeans_plusplus", "run", "objective", "assign"}
+    assert {name for name, _, _ in recorder.calls} >= {
+        "kmeans_plusplus",
+        "run",
+        "objective",
+        "assign",
+    }
     for name, n_threads, blas in recorder.calls:
         assert n_threads == 2, name
         assert all(limit == 1 for limit in blas), (name, blas)
