@@ -7,7 +7,8 @@
 #   PYTEST_ARGS  passed to pytest (default: the whole suite, tests/)
 # Environment: SQ_SANITIZE_BUILD sets the build directory (default: build/sanitize).
 #
-# The modules are built with CMake (option SQ_SANITIZE) into the build directory and staged
+# The modules are built with CMake (option SQ_SANITIZE, without link-time optimisation, which
+# makes the instrumented link take minutes) into the build directory and staged
 # there next to a copy of the Python sources, so the installed package is not touched. Python
 # itself is not instrumented, so the ASan runtime is preloaded; leak detection is off because
 # the interpreter keeps memory alive at exit. Any ASan or UBSan report aborts the run with a
@@ -33,6 +34,7 @@ stage="$build/site"
 
 cmake -S "$root" -B "$build" \
   -DSQ_BUILD_PYTHON=ON -DSQ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF \
   -DPython_EXECUTABLE="$("$python" -c 'import sys; print(sys.executable)')" \
   -Dpybind11_DIR="$("$python" -m pybind11 --cmakedir)" >/dev/null
 cmake --build "$build" -j "${SQ_SANITIZE_JOBS:-2}"
