@@ -8,11 +8,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <sq/sq.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #ifndef SQ_MODULE_NAME
@@ -60,6 +63,28 @@ void check_signals() {
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
+// Threads worth starting for a call of `work` multiply-adds: starting and joining a thread costs
+// tens of microseconds, so each thread gets at least 2**21 multiply-adds (about a millisecond)
+// and small calls run on the calling thread. Results do not depend on the count.
+int threads_for_work(int n_threads, double work) {
+  if (n_threads < 1) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const double useful = std::max(1.0, std::floor(work / static_cast<double>(1 << 21)));
+  return static_cast<int>(std::min(static_cast<double>(n_threads), useful));
+}
+
+// Rows handed to one kernel call between two interrupt checks: a whole number of blocks holding
+// about 2**24 sample-centre-coordinate visits, some milliseconds of work.
+sq::Index interrupt_chunk_rows(sq::Index n_clusters, sq::Index n_features) {
+  const sq::Index work_per_row = std::max<sq::Index>(1, n_clusters * n_features);
+  const sq::Index blocks = std::max<sq::Index>(1, (sq::Index{1} << 24) / (work_per_row * sq::block_rows));
+  return blocks * sq::block_rows;
+}
+
+template <class T>
+sq::SamplesView<T> row_range(const sq::SamplesView<T>& samples, sq::Index begin, sq::Index end) {
+  return sq::SamplesView<T>(samples.data() + begin * samples.cols(), end - begin, samples.cols());
+}
+
 template <class T>
 py::tuple assign(const Array<T>& samples, const Array<T>& centers, int n_threads) {
   const auto samples_view = view_2d(samples, "samples");
@@ -67,10 +92,24 @@ py::tuple assign(const Array<T>& samples, const Array<T>& centers, int n_threads
   const sq::Index n_samples = samples_view.rows();
   Array<std::int64_t> labels(n_samples);
   Array<T> squared_distances(n_samples);
+  std::int64_t* label_data = labels.mutable_data();
+  T* distance_data = squared_distances.mutable_data();
   {
     py::gil_scoped_release release;
     sq::CenterTable<T> table(centers_view);
-    sq::assign(samples_view, table, labels.mutable_data(), squared_distances.mutable_data(), n_threads);
+    if (samples_view.cols() != table.n_features()) {
+      throw std::invalid_argument("samples have " + std::to_string(samples_view.cols()) +
+                                  " features but the centres have " + std::to_string(table.n_features()));
+    }
+    // In chunks, so Ctrl-C interrupts a large call within milliseconds.
+    const sq::Index chunk = interrupt_chunk_rows(table.n_clusters(), table.n_features());
+    for (sq::Index begin = 0; begin < n_samples; begin += chunk) {
+      const sq::Index end = std::min(n_samples, begin + chunk);
+      const double work = static_cast<double>(end - begin) * table.n_clusters() * table.n_features();
+      sq::assign(row_range(samples_view, begin, end), table, label_data + begin, distance_data + begin,
+                 threads_for_work(n_threads, work));
+      check_signals();
+    }
   }
   return py::make_tuple(labels, squared_distances);
 }
@@ -89,7 +128,20 @@ py::tuple objective(const Array<T>& samples, const std::optional<Array<T>>& weig
   {
     py::gil_scoped_release release;
     sq::CenterTable<T> table(centers_view);
-    totals = sq::objective(samples_view, weight_data, table, rank, n_threads);
+    // In chunks for Ctrl-C; chunks are whole blocks added in order, so the sum still does not
+    // depend on the thread count.
+    const sq::Index n_samples = samples_view.rows();
+    const sq::Index chunk = interrupt_chunk_rows(table.n_clusters(), table.n_features());
+    for (sq::Index begin = 0; begin < n_samples; begin += chunk) {
+      const sq::Index end = std::min(n_samples, begin + chunk);
+      const double work = static_cast<double>(end - begin) * table.n_clusters() * table.n_features();
+      const sq::LossTotals part = sq::objective(row_range(samples_view, begin, end),
+                                                weight_data ? weight_data + begin : nullptr, table, rank,
+                                                threads_for_work(n_threads, work));
+      totals.loss_sum += part.loss_sum;
+      totals.weight_sum += part.weight_sum;
+      check_signals();
+    }
   }
   return py::make_tuple(totals.loss_sum, totals.weight_sum);
 }
@@ -100,11 +152,38 @@ Array<std::int64_t> kmeans_plusplus(const Array<T>& samples, const std::optional
                                     sq::Index n_local_trials, int n_threads) {
   const auto samples_view = view_2d(samples, "samples");
   const T* weight_data = optional_vector(weights, samples_view.rows(), "sample_weight");
+  if (uniforms.ndim() != 1) throw std::invalid_argument("uniforms must be 1-D");
+  // k-means++ only clamps its index into range, so draws outside [0, 1) and weights that are
+  // negative, NaN or all zero are rejected here.
+  for (sq::Index i = 0; i < uniforms.size(); ++i) {
+    const double u = uniforms.data()[i];
+    if (!(u >= 0.0 && u < 1.0)) {
+      throw std::invalid_argument("uniforms must lie in [0, 1), got uniforms[" + std::to_string(i) +
+                                  "] = " + std::to_string(u));
+    }
+  }
+  if (weight_data) {
+    sq::Index positive = 0;
+    for (sq::Index i = 0; i < samples_view.rows(); ++i) {
+      const double w = static_cast<double>(weight_data[i]);
+      if (!(w >= 0.0) || !std::isfinite(w)) {
+        throw std::invalid_argument("sample_weight must be finite and >= 0, got sample_weight[" +
+                                    std::to_string(i) + "] = " + std::to_string(w));
+      }
+      positive += w > 0.0;
+    }
+    if (n_clusters > positive) {
+      throw std::invalid_argument("n_clusters must be <= the number of samples with positive weight = " +
+                                  std::to_string(positive) + ", got " + std::to_string(n_clusters));
+    }
+  }
   std::vector<sq::Index> chosen;
   {
     py::gil_scoped_release release;
     chosen = sq::kmeans_plusplus(samples_view, weight_data, n_clusters, uniforms.data(), uniforms.size(),
-                                 n_local_trials, n_threads);
+                                 n_local_trials,
+                                 threads_for_work(n_threads, static_cast<double>(samples_view.size()) * n_local_trials),
+                                 check_signals);
   }
   Array<std::int64_t> result(static_cast<sq::Index>(chosen.size()));
   std::copy(chosen.begin(), chosen.end(), result.mutable_data());
@@ -125,6 +204,20 @@ py::tuple run(const Array<T>& samples, const std::optional<Array<T>>& weights, c
   const sq::Index n_clusters = centers.shape(0);
   const sq::Index n_features = centers.shape(1);
 
+  // Step-size hyper-parameters outside these ranges give 0/0 or steps away from the samples.
+  auto require = [](bool valid, const char* rule, double value) {
+    if (!valid) throw std::invalid_argument(std::string(rule) + ", got " + std::to_string(value));
+  };
+  require(learning_rate > 0.0 && std::isfinite(learning_rate), "learning_rate must be finite and > 0", learning_rate);
+  require(epsilon > 0.0 && std::isfinite(epsilon), "epsilon must be finite and > 0", epsilon);
+  require(t0 > 0.0 && std::isfinite(t0), "t0 must be finite and > 0", t0);
+  require(power > 0.0 && std::isfinite(power), "power must be finite and > 0", power);
+  require(momentum >= 0.0 && momentum < 1.0, "momentum must be in [0, 1)", momentum);
+  require(beta >= 0.0 && beta < 1.0, "beta must be in [0, 1)", beta);
+  require(beta1 >= 0.0 && beta1 < 1.0, "beta1 must be in [0, 1)", beta1);
+  require(beta2 >= 0.0 && beta2 < 1.0, "beta2 must be in [0, 1)", beta2);
+  require(std::isfinite(rank), "rank must be finite", rank);
+
   sq::QuantizerSettings settings;
   settings.rank = rank;
   settings.optimizer = sq::parse_optimizer(optimizer);
@@ -138,7 +231,16 @@ py::tuple run(const Array<T>& samples, const std::optional<Array<T>>& weights, c
   if (static_cast<bool>(settings.lower) != static_cast<bool>(settings.upper)) {
     throw std::invalid_argument("lower and upper bounds must be given together");
   }
-  settings.n_threads = n_threads;
+  for (sq::Index j = 0; settings.lower && j < n_features; ++j) {
+    if (!(settings.lower[j] <= settings.upper[j])) {
+      throw std::invalid_argument("lower bounds must be <= upper bounds, got lower[" + std::to_string(j) +
+                                  "] = " + std::to_string(settings.lower[j]) + " > upper[" + std::to_string(j) +
+                                  "] = " + std::to_string(settings.upper[j]));
+    }
+  }
+  // Threads serve the batched assignment inside a step; a whole-data loss record (log_step) is
+  // rare enough to share the count.
+  settings.n_threads = threads_for_work(n_threads, static_cast<double>(batch_size) * n_clusters * n_features);
 
   sq::QuantizerState<T> state;
   state.n_clusters = n_clusters;

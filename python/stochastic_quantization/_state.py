@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import core
 
@@ -34,6 +36,8 @@ AUTO_SCHEDULES = {
 }
 # Multiples of the data scale s used as rho_0 by the adaptive rules, whose steps have data units.
 AUTO_ADAPTIVE_RATES = {"adagrad": 0.1, "rmsprop": 0.03, "adam": 0.03}
+# Upper bound on the thread count passed to the core.
+MAX_THREADS = 1 << 12
 
 # Samples used to measure the data scale for learning_rate="auto".
 SCALE_SUBSAMPLE = 10_000
@@ -46,7 +50,8 @@ def resolve_threads(n_jobs: int | None) -> int:
         return cores
     if n_jobs < 0:
         return max(1, cores + 1 + n_jobs)
-    return n_jobs
+    # The core takes a C int; beyond this many threads nothing is gained anyway.
+    return min(n_jobs, MAX_THREADS)
 
 
 def epoch_order(
@@ -93,7 +98,9 @@ def initial_centers(
         trials = 2 + int(np.log(n_clusters))
         uniforms = rng.random(1 + (n_clusters - 1) * trials)
         indices = core.kmeans_plusplus(X, weights, n_clusters, uniforms, trials, n_threads)
-        return X[indices].copy()
+        centers = X[indices].copy()
+        _warn_few_distinct(centers, weights is not None)
+        return centers
     if init == "sample":
         p = None if weights is None else weights.astype(np.float64) / weights.sum(dtype=np.float64)
         indices = np.sort(rng.choice(n_samples, size=n_clusters, replace=False, p=p))
@@ -101,6 +108,22 @@ def initial_centers(
     support = X if weights is None else X[weights > 0]
     low, high = support.min(axis=0), support.max(axis=0)
     return rng.uniform(low, high, size=(n_clusters, n_features)).astype(X.dtype)
+
+
+def _warn_few_distinct(centers: np.ndarray, weighted: bool) -> None:
+    """Warn when k-means++ had to repeat a point, which happens only when X has fewer distinct
+    (positive-weight) points than n_clusters: while a point at positive distance from every
+    chosen centre remains, the D^2 draw cannot pick a chosen one."""
+    n_clusters = centers.shape[0]
+    distinct = len(np.unique(centers, axis=0))
+    if distinct < n_clusters:
+        what = "distinct points with positive weight" if weighted else "distinct points"
+        warnings.warn(
+            f"X has only {distinct} {what}, fewer than n_clusters={n_clusters}; "
+            f"{n_clusters - distinct} centres duplicate others and receive no samples",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
 
 
 def _data_box(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

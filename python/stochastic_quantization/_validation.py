@@ -7,10 +7,19 @@ import numbers
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_array
 
-# Largest magnitude a float32 coordinate may have: beyond it, squared distances between two such
-# points can overflow float32 in a sum over up to 2**16 features.
-FLOAT32_MAX_COORDINATE = float(np.sqrt(np.finfo(np.float32).max / 4.0 / 2**16))
+# Largest magnitude a coordinate may have in each floating dtype: beyond it, a squared distance
+# between two such points can overflow in a sum over up to 2**16 features.
+MAX_COORDINATE = {
+    np.dtype(np.float32): float(np.sqrt(np.finfo(np.float32).max / 4.0 / 2**16)),
+    np.dtype(np.float64): float(np.sqrt(np.finfo(np.float64).max / 4.0 / 2**16)),
+}
+FLOAT32_MAX_COORDINATE = MAX_COORDINATE[np.dtype(np.float32)]
+
+# Rows scanned at a time when locating the first non-finite value, so the scan needs a bounded
+# boolean buffer instead of one as large as X.
+_FINITE_SCAN_ROWS = 65536
 
 
 def check_number(
@@ -66,17 +75,77 @@ def check_dtype_kind(name: str, array: Any) -> None:
         )
 
 
-def check_float32_range(name: str, samples: np.ndarray) -> None:
-    """Reject float32 values whose squared distances could overflow float32."""
-    if samples.dtype != np.float32 or samples.size == 0:
+def check_finite(name: str, samples: np.ndarray) -> None:
+    """Raise ValueError naming the first NaN or infinity of a 2-D float array, if there is one."""
+    if samples.size == 0 or np.isfinite(samples.sum(dtype=np.float64)):
+        # The float64 sum of finite float32 or float64 values can overflow to infinity, so a
+        # finite sum proves every value finite; an infinite one needs the scan below.
+        return
+    for start in range(0, samples.shape[0], _FINITE_SCAN_ROWS):
+        block = samples[start : start + _FINITE_SCAN_ROWS]
+        bad = np.argwhere(~np.isfinite(block))
+        if len(bad):
+            row, column = int(bad[0][0]) + start, int(bad[0][1])
+            value = samples[row, column]
+            raise ValueError(
+                f"{name} must contain only finite values, got {value} at row {row}, column "
+                f"{column}; remove or impute NaN and infinite values first"
+            )
+
+
+def check_range(name: str, samples: np.ndarray, dtype: np.dtype | None = None) -> None:
+    """Reject values whose squared distances could overflow ``dtype`` (default: the array's).
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the error message.
+    samples : ndarray of float32 or float64, any shape
+        Finite values.
+    dtype : float32 or float64 dtype, optional
+        Dtype the distances will be computed in, when the caller converts ``samples`` to it.
+    """
+    dtype = np.dtype(dtype if dtype is not None else samples.dtype)
+    limit = MAX_COORDINATE.get(dtype)
+    if limit is None or samples.size == 0:
         return
     largest = max(float(samples.max()), -float(samples.min()))
-    if largest > FLOAT32_MAX_COORDINATE:
-        raise ValueError(
-            f"{name} has float32 values up to {largest:.3g} in magnitude, above "
-            f"{FLOAT32_MAX_COORDINATE:.3g}, where squared distances overflow float32; "
+    if largest > limit:
+        advice = (
             f"pass {name}.astype(np.float64) or rescale the data"
+            if dtype == np.float32
+            else "rescale the data"
         )
+        raise ValueError(
+            f"{name} has values up to {largest:.3g} in magnitude, above {limit:.3g}, where "
+            f"squared distances overflow {dtype}; {advice}"
+        )
+
+
+def check_float32_range(name: str, samples: np.ndarray) -> None:
+    """Reject float32 values whose squared distances could overflow float32."""
+    if samples.dtype == np.float32:
+        check_range(name, samples)
+
+
+def check_samples(name: str, samples: Any) -> np.ndarray:
+    """Return ``samples`` as a finite, C-contiguous 2-D float32 or float64 array.
+
+    C-contiguous float32 and float64 arrays are returned as they are; other dtypes (bool,
+    integers) and layouts are converted once, integers and bool to float64.
+    """
+    check_dtype_kind(name, samples)
+    samples = check_array(
+        samples,
+        dtype=[np.float64, np.float32],
+        order="C",
+        copy=False,
+        ensure_all_finite=False,
+        input_name=name,
+    )
+    check_finite(name, samples)
+    check_range(name, samples)
+    return samples
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndarray | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -229,9 +231,16 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validate_samples(self, X: Any, *, reset: bool) -> np.ndarray:
         checks.check_dtype_kind("X", X)
         X = validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], order="C", copy=False
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            order="C",
+            copy=False,
+            ensure_all_finite=False,
         )
-        checks.check_float32_range("X", X)
+        checks.check_finite("X", X)
+        checks.check_range("X", X)
         return X
 
     # Fitting --------------------------------------------------------------------------------
@@ -253,6 +262,10 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         self : StochasticQuantization
         """
+        with self._unchanged_on_error():
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> StochasticQuantization:
         self._check_params()
         X = self._validate_samples(X, reset=True)
         weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
@@ -288,6 +301,10 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         -------
         self : StochasticQuantization
         """
+        with self._unchanged_on_error():
+            return self._partial_fit(X, sample_weight)
+
+    def _partial_fit(self, X: Any, sample_weight: Any) -> StochasticQuantization:
         first_call = not hasattr(self, "_state")
         if first_call:
             self._check_params()
@@ -310,12 +327,29 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
             order = epoch_order(self.sampling, rng, X.shape[0], weights)
             log = state.run(self, X, weights, order, n_threads)
             loss = state.mean_loss(X, weights, self.rank, n_threads)
+            _check_finite_fit(state, loss)
             history = np.vstack([history, log, [[state.step, loss]]])
             labels, inertia = self._label(X, weights, state.output_centers(), n_threads)
 
         n_iter = (self.n_iter_ if not first_call else 0) + 1
         self._commit(state, rng, history, n_iter, labels, inertia)
         return self
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Restore every attribute when the body raises, KeyboardInterrupt included.
+
+        validate_data sets n_features_in_ before the fit can fail, and a failed fit must not
+        leave a half-updated model. A shallow copy suffices because fit and partial_fit build
+        new state objects and only replace attributes, never modify them in place.
+        """
+        saved = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
 
     def _run_epochs(
         self,
@@ -326,6 +360,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         n_threads: int,
     ) -> tuple[np.ndarray, int]:
         records = [[0.0, state.mean_loss(X, weights, self.rank, n_threads)]]
+        _check_finite_fit(state, records[0][1])
         previous = records[0][1]
         n_iter = 0
         for epoch in range(self.max_iter):
@@ -333,6 +368,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
             order = epoch_order(self.sampling, rng, X.shape[0], weights)
             log = state.run(self, X, weights, order, n_threads)
             loss = state.mean_loss(X, weights, self.rank, n_threads)
+            _check_finite_fit(state, loss)
             records.extend(log.tolist())
             records.append([float(state.step), loss])
             n_iter = epoch + 1
@@ -384,6 +420,8 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
         if X.dtype != self.cluster_centers_.dtype:
+            # float64 samples for a float32 model must fit float32 before the conversion.
+            checks.check_range("X", X, self.cluster_centers_.dtype)
             X = X.astype(self.cluster_centers_.dtype)
         return X
 
@@ -424,6 +462,30 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _check_finite_fit(state: FitState, loss: float) -> None:
+    """Raise ValueError when the steps diverged.
+
+    A step size too large for the data scale makes the centres grow without bound until they
+    become inf or NaN, or leave the range where squared distances fit the dtype. Samples are
+    checked against the same range, so no correct fit leaves it.
+    """
+    arrays = (state.centers, state.first, state.second, state.averaged)
+    limit = checks.MAX_COORDINATE[state.centers.dtype]
+    if (
+        np.isfinite(loss)
+        and all(np.all(np.isfinite(array)) for array in arrays)
+        and np.all(np.abs(state.centers) <= limit)
+        and np.all(np.abs(state.averaged) <= limit)
+    ):
+        return
+    raise ValueError(
+        f"the fit diverged: the loss or the centres became inf, NaN or larger than {limit:.3g} "
+        f"after {state.step} steps "
+        f"with learning_rate={state.learning_rate:.6g} and schedule={state.schedule!r}; lower "
+        "learning_rate, use learning_rate='auto', or rescale X"
+    )
 
 
 def _rank_losses(squared_distances: np.ndarray, rank: float) -> np.ndarray:

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -59,13 +60,15 @@ void cumulative_weighted(const std::vector<double>& values, const T* weights,
 //   n_local_trials  candidates per centre after the first, >= 1 (see default_local_trials)
 //   n_threads       threads for the distance updates; < 1 means all cores. The result does
 //                   not depend on it.
+//   check_interrupt  called once per chosen centre; it may throw to abandon the draw
 // Returns the K row indices of the chosen centres, in the order chosen.
 // Throws std::invalid_argument when K is outside [1, n], n_local_trials < 1 or n_uniforms is
 // not 1 + (K - 1) * n_local_trials.
 template <class T>
 std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weights,
                                    Index n_clusters, const double* uniforms, Index n_uniforms,
-                                   Index n_local_trials, int n_threads) {
+                                   Index n_local_trials, int n_threads,
+                                   const std::function<void()>& check_interrupt = {}) {
   const Index n_samples = samples.rows();
   const Index n_features = samples.cols();
   if (n_clusters < 1 || n_clusters > n_samples) {
@@ -104,6 +107,8 @@ std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weigh
   std::vector<double> block_potential(static_cast<std::size_t>(count_blocks(n_samples) * n_local_trials));
   const double* draw = uniforms + 1;
   for (Index c = 1; c < n_clusters; ++c) {
+    if (check_interrupt) check_interrupt();
+
     // Draw candidates proportionally to w_i * D_i^2.
     detail::cumulative_weighted(closest, weights, cumulative);
     std::vector<Index> candidates(static_cast<std::size_t>(n_local_trials));

@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace sq {
@@ -52,13 +54,21 @@ void parallel_for(Index n_tasks, int n_threads, Body&& body) {
   std::vector<std::thread> workers;
   workers.reserve(static_cast<std::size_t>(n_threads - 1));
   const Index per_thread = (n_tasks + n_threads - 1) / n_threads;
+  // A range whose thread cannot start (thread limit, memory) runs on the calling thread: letting
+  // the std::system_error escape would destroy joinable threads and call std::terminate.
+  std::vector<std::pair<Index, Index>> unstarted;
   for (int worker = 1; worker < n_threads; ++worker) {
     const Index begin = worker * per_thread;
     const Index end = std::min(n_tasks, begin + per_thread);
     if (begin >= end) break;
-    workers.emplace_back(run_range, begin, end);
+    try {
+      workers.emplace_back(run_range, begin, end);
+    } catch (const std::system_error&) {
+      unstarted.emplace_back(begin, end);
+    }
   }
   run_range(0, std::min(n_tasks, per_thread));
+  for (const auto& range : unstarted) run_range(range.first, range.second);
   for (auto& worker : workers) worker.join();
   if (first_error) std::rethrow_exception(first_error);
 }
