@@ -60,6 +60,13 @@ def with_value(value, dtype=np.float64, row=2, column=1) -> np.ndarray:
     return X
 
 
+def with_object_text() -> np.ndarray:
+    """Return X_GOOD as an object array with one element that is not a number."""
+    X = X_GOOD.astype(object)
+    X[2, 1] = "a"
+    return X
+
+
 BAD_SAMPLES = {
     "nan": (with_value(np.nan), r"X must contain only finite values, got nan at row 2, column 1"),
     "+inf": (with_value(np.inf), r"X must contain only finite values, got inf at row 2, column 1"),
@@ -85,9 +92,9 @@ BAD_SAMPLES = {
     "no_columns": (np.empty((5, 0)), r"Found array with 0 feature\(s\) \(shape=\(5, 0\)\)"),
     "one_dimensional": (X_GOOD[:, 0].copy(), r"Expected 2D array, got 1D array"),
     "three_dimensional": (X_GOOD.reshape(10, 3, 3), r"Found array with dim 3"),
-    "object": (X_GOOD.astype(object), r"X must contain real numbers .* got dtype object"),
+    "object": (with_object_text(), r"X must contain real numbers .* got dtype object"),
     "string": (X_GOOD.astype(str), r"X must contain real numbers .* got dtype <U"),
-    "complex": (X_GOOD.astype(complex), r"X must contain real numbers .* got dtype complex128"),
+    "complex": (X_GOOD.astype(complex), r"X must contain real numbers.* got dtype complex128"),
 }
 
 

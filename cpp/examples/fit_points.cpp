@@ -38,8 +38,8 @@ Fits stochastic quantization centres to the samples in DATA and prints them with
   --epochs N              passes over the data (default 10)
   --optimizer NAME        sgd, momentum, nag, adagrad, rmsprop or adam (default adam)
   --learning-rate RATE    initial step size rho_0, or auto to scale it to the data (default auto)
-  --schedule NAME         constant, inverse_time, count, or auto: inverse_time for adagrad,
-                          rmsprop and adam, count otherwise (default auto)
+  --schedule NAME         constant, inverse_time, count, or auto: constant for adagrad,
+                          inverse_time for rmsprop and adam, count otherwise (default auto)
   --t0 STEPS              t0 of inverse_time, in steps (default: the steps of one epoch)
   --power POWER           exponent of inverse_time (default 1)
   --batch-size B          samples per step (default 1)
@@ -198,16 +198,12 @@ int fit_and_print(const std::string& data_path, const Options& options) {
           : read_csv<T>(init_path);
 
   // Step sizes, with the defaults of the Python estimator.
-  const bool adaptive = loop.optimizer == sq::OptimizerKind::adagrad ||
-                        loop.optimizer == sq::OptimizerKind::rmsprop ||
-                        loop.optimizer == sq::OptimizerKind::adam;
   const std::string schedule = option(options, "--schedule", "auto");
-  loop.schedule.kind = sq::parse_schedule(schedule != "auto" ? schedule
-                                          : adaptive         ? "inverse_time"
-                                                             : "count");
+  loop.schedule.kind = schedule == "auto" ? sq::auto_schedule(loop.optimizer) : sq::parse_schedule(schedule);
   const std::string rate = option(options, "--learning-rate", "auto");
   loop.schedule.learning_rate =
-      rate == "auto" ? sq::auto_learning_rate<T>(samples, initial, loop.optimizer, loop.rank, loop.n_threads)
+      rate == "auto" ? sq::auto_learning_rate<T>(samples, initial, loop.optimizer, loop.rank, loop.n_threads,
+                                                          loop.optimizer_params.momentum)
                      : parse_number(rate, "--learning-rate");
   const double epoch_steps =
       std::max(1.0, static_cast<double>(data.rows()) / static_cast<double>(loop.batch_size));

@@ -66,13 +66,32 @@ def check_dtype_kind(name: str, array: Any) -> None:
             f"{name} must contain real numbers: Complex data not supported, got dtype {dtype}; "
             f"pass {name}.real or np.abs({name})"
         )
-    # Object arrays of numbers are converted by scikit-learn's check_array, which raises on
-    # elements that are not numbers.
-    if dtype.kind not in "biufO":
+    if dtype.kind == "O":
+        _check_object_elements(name, array)
+        return
+    if dtype.kind not in "biuf":
         raise ValueError(
             f"{name} must contain real numbers (bool, integer or float dtype), got dtype {dtype}; "
             "convert it with np.asarray(..., dtype=np.float64)"
         )
+
+
+def _check_object_elements(name: str, array: Any) -> None:
+    """Raise unless every element of an object array converts to float.
+
+    Object arrays of numbers are accepted and converted later, as scikit-learn does. An element
+    of the wrong type keeps NumPy's TypeError (scikit-learn's checks expect that type), and a
+    string that is not a number raises ValueError.
+    """
+    try:
+        np.asarray(array, dtype=np.float64)
+    except TypeError as error:
+        raise TypeError(f"{name} must contain real numbers, got dtype object: {error}") from None
+    except ValueError as error:
+        raise ValueError(
+            f"{name} must contain real numbers (bool, integer or float dtype), got dtype object "
+            f"with an element that is not a number ({error}); convert it before fitting"
+        ) from None
 
 
 def check_finite(name: str, samples: np.ndarray) -> None:

@@ -143,15 +143,28 @@ std::vector<std::int64_t> epoch_order(Sampling sampling, Random& random, Index n
   return order;
 }
 
+// Returns the schedule the Python estimator's schedule="auto" picks: the count schedule for
+// SGD, Momentum and NAG, a constant rate for AdaGrad (whose accumulator already shrinks the
+// steps), and inverse_time for RMSProp and Adam.
+inline ScheduleKind auto_schedule(OptimizerKind optimizer) {
+  switch (optimizer) {
+    case OptimizerKind::adagrad: return ScheduleKind::constant;
+    case OptimizerKind::rmsprop:
+    case OptimizerKind::adam: return ScheduleKind::inverse_time;
+    default: return ScheduleKind::count;
+  }
+}
+
 // Returns the step size rho_0 that the Python estimator's learning_rate="auto" picks. With s
-// the root mean squared distance from every max(1, floor(n / 10000))-th sample to its nearest centre:
-// 0.1 s for AdaGrad, RMSProp and Adam, and 1 / s^(rank - 2) for SGD, Momentum and NAG.
+// the root mean squared distance from every max(1, floor(n / 10000))-th sample to its nearest
+// centre: 0.1 s for AdaGrad, 0.03 s for RMSProp and Adam, 1 / s^(rank - 2) for SGD and
+// (1 - momentum) / s^(rank - 2) for Momentum and NAG.
 //   samples  in  n x d
 //   centers  in  K x d initial centres
 template <class T>
 double auto_learning_rate(const SamplesView<T>& samples,
                           const Eigen::Ref<const detail::NonDeducedT<RowMatrix<T>>>& centers,
-                          OptimizerKind optimizer, double rank, int n_threads) {
+                          OptimizerKind optimizer, double rank, int n_threads, double momentum = 0.9) {
   const Index stride = std::max<Index>(1, samples.rows() / 10000);
   const Index n_subsample = (samples.rows() + stride - 1) / stride;
   RowMatrix<T> subsample(n_subsample, samples.cols());
@@ -161,9 +174,14 @@ double auto_learning_rate(const SamplesView<T>& samples,
   const LossTotals totals = objective<T>(view, nullptr, CenterTable<T>(centers), 2.0, n_threads);
   double scale = std::sqrt(totals.mean());
   if (!(scale > 0.0)) scale = 1.0;
-  const bool adaptive = optimizer == OptimizerKind::adagrad || optimizer == OptimizerKind::rmsprop ||
-                        optimizer == OptimizerKind::adam;
-  return adaptive ? 0.1 * scale : 1.0 / std::pow(scale, rank - 2.0);
+  switch (optimizer) {
+    case OptimizerKind::adagrad: return 0.1 * scale;
+    case OptimizerKind::rmsprop:
+    case OptimizerKind::adam: return 0.03 * scale;
+    case OptimizerKind::momentum:
+    case OptimizerKind::nag: return (1.0 - momentum) / std::pow(scale, rank - 2.0);
+    default: return 1.0 / std::pow(scale, rank - 2.0);
+  }
 }
 
 namespace detail {
