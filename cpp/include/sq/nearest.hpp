@@ -400,7 +400,14 @@ void assign_rows_expansion(const SamplesView<T>& samples, const CenterTable<T>& 
   using Lanes = simd::Lanes<T>;
   using LaneIndex = decltype(Lanes{}[0] + 0);
   constexpr Index width = simd::Traits<T>::width;
-  constexpr int tile_rows = 6;  // 12 accumulators: enough independent FMAs to hide latency
+#if defined(__AVX__)
+  // 12 accumulators, 2 centre vectors and a broadcast fill the 16 AVX registers and give
+  // enough independent FMAs to hide their latency.
+  constexpr int tile_rows = 6;
+#else
+  // Without AVX each 256-bit vector takes two of the 16 SSE registers.
+  constexpr int tile_rows = 2;
+#endif
   Vec best_values[2 * tile_rows];
   Lanes best_indices[2 * tile_rows];
   auto finish_row = [&](Index row, int r) {
@@ -414,7 +421,7 @@ void assign_rows_expansion(const SamplesView<T>& samples, const CenterTable<T>& 
                                  best_indices);
     for (int r = 0; r < tile_rows; ++r) finish_row(i + r, r);
   }
-  for (; i + 2 <= n_rows; i += 2) {
+  for (; tile_rows > 2 && i + 2 <= n_rows; i += 2) {
     expansion_tile<T, 2>(table, shifted.data() + i * n_features, n_features, best_values,
                          best_indices);
     for (int r = 0; r < 2; ++r) finish_row(i + r, r);

@@ -20,6 +20,12 @@
 #define SQ_INLINE inline
 #endif
 
+#if SQ_SIMD && defined(__GNUC__) && !defined(__clang__)
+// The 256-bit types only cross inline functions of one module, so the note that their ABI
+// differs between -mavx and SSE2 builds does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 namespace sq {
 namespace simd {
 
@@ -58,10 +64,13 @@ inline void store(T* data, const Vec<T>& value) {
   std::memcpy(data, &value, sizeof value);
 }
 
-template <class T>
-inline Vec<T> broadcast(T value) {
-  return Vec<T>{} + value;
+// Lane-by-lane construction: `Vec<T>{} + value` would keep a real addition (0 + -0 is +0),
+// which costs a dependent add before every broadcast in the dot-product tiles.
+inline Vec<float> broadcast(float value) {
+  return Vec<float>{value, value, value, value, value, value, value, value};
 }
+
+inline Vec<double> broadcast(double value) { return Vec<double>{value, value, value, value}; }
 
 // Lanes 0, 1, ..., width - 1.
 template <class T>
