@@ -69,7 +69,10 @@ def environment(n_threads: int) -> str:
 
     from stochastic_quantization._kernels import kernel_name
 
-    parts = [f"CPU: {cpu_name()} ({os.cpu_count()} cores)", f"threads: {n_threads} for every library"]
+    parts = [
+        f"CPU: {cpu_name()} ({os.cpu_count()} cores)",
+        f"threads: {n_threads} for every library",
+    ]
     parts.append(f"stochastic_quantization kernels: {kernel_name}")
     parts.append(f"NumPy {np.__version__}")
     try:

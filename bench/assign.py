@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
 SHAPES = ((3, 10), (32, 64), (128, 256))
 CHUNK = 16384  # rows per NumPy GEMM block: the distance block stays in the L2 cache
@@ -95,7 +95,9 @@ def main() -> None:
                 f"{agree:.6f}",
             ]
         )
-        plot_rows.append((f"d={n_features}, k={n_clusters}", ours, theirs, sklearn_time, numpy_time))
+        plot_rows.append(
+            (f"d={n_features}, k={n_clusters}", ours, theirs, sklearn_time, numpy_time)
+        )
 
     header = [
         "(d, k)",
@@ -121,7 +123,9 @@ def main() -> None:
         + _common.environment(args.threads)
         + "\n\nLabels differ from FAISS only on near-ties of float32 rounding."
     )
-    _common.write_report("assign", "Nearest-centre assignment", body, _common.command_line("assign.py", args))
+    _common.write_report(
+        "assign", "Nearest-centre assignment", body, _common.command_line("assign.py", args)
+    )
     plot(plot_rows)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
 SHAPES = ((3, 10), (32, 64))
 OPTIMIZERS = ("sgd", "momentum", "nag", "adagrad", "rmsprop", "adam")
@@ -113,7 +113,14 @@ def main() -> None:
             )
             plot_rows.append((f"({n_features}, {n_clusters}) {optimizer}", ours / theirs))
 
-    header = ["(d, k)", "optimizer", "SQ samples/s", "SQ ns/sample", "Python loop samples/s", "ratio"]
+    header = [
+        "(d, k)",
+        "optimizer",
+        "SQ samples/s",
+        "SQ ns/sample",
+        "Python loop samples/s",
+        "ratio",
+    ]
     body = (
         f"SQ: one epoch of {n_samples:,} float32 standard-normal samples in a random order, "
         f"batch_size=1, one thread (each step depends on the previous one), minimum of "

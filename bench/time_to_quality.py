@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
 SHAPES = ((3, 10), (32, 64))
 TOLERANCE = 1.01
@@ -23,15 +23,26 @@ TOLERANCE = 1.01
 
 def inertia(core, X, centers, n_threads):
     """Return sum_i min_k ||x_i - c_k||^2 over X (computed outside the timed region)."""
-    loss_sum, _ = core.objective(X, None, np.ascontiguousarray(centers, dtype=X.dtype), 2.0, n_threads)
+    loss_sum, _ = core.objective(
+        X, None, np.ascontiguousarray(centers, dtype=X.dtype), 2.0, n_threads
+    )
     return loss_sum
 
 
+REPEATS = 3  # runs shorter than a second are repeated and the minimum kept (shared machine)
+
+
 def timed(function):
-    """Call function(); return (seconds, its result)."""
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
+    """Call function(); return (seconds, its result), the minimum over repeats of short runs."""
+    best = None
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        result = function()
+        seconds = time.perf_counter() - started
+        best = seconds if best is None else min(best, seconds)
+        if seconds > 1.0:
+            break
+    return best, result
 
 
 def run_methods(X, n_clusters, n_threads, quick):
@@ -43,6 +54,11 @@ def run_methods(X, n_clusters, n_threads, quick):
 
     n_samples, n_features = X.shape
     runs = {}
+    # One untimed small run of each library first, so no timed run pays for first-call set-up.
+    KMeans(n_clusters, n_init=1, max_iter=1, random_state=0).fit(X[: 20 * n_clusters])
+    MiniBatchKMeans(n_clusters, n_init=1, max_iter=1, random_state=0).fit(X[: 20 * n_clusters])
+    faiss.Kmeans(n_features, n_clusters, niter=1, seed=1).train(X[: 40 * n_clusters])
+    StochasticQuantization(n_clusters, random_state=0).fit(X[: 20 * n_clusters])
 
     runs["KMeans"] = []
     for max_iter in (1, 2, 3, 5, 8, 13, 20, 35, 60, 100, 300):
@@ -65,15 +81,19 @@ def run_methods(X, n_clusters, n_threads, quick):
         runs["FAISS Kmeans"].append((f"niter={niter}", seconds, kmeans.centroids.copy()))
     # FAISS trains on at most 256 points per centre by default; with all points it is slower.
     for niter in (5, 25):
-        kmeans = faiss.Kmeans(n_features, n_clusters, niter=niter, seed=1, max_points_per_centroid=n_samples)
+        kmeans = faiss.Kmeans(
+            n_features, n_clusters, niter=niter, seed=1, max_points_per_centroid=n_samples
+        )
         seconds, _ = timed(lambda kmeans=kmeans: kmeans.train(X))
-        runs["FAISS Kmeans"].append((f"niter={niter}, all points", seconds, kmeans.centroids.copy()))
+        runs["FAISS Kmeans"].append(
+            (f"niter={niter}, all points", seconds, kmeans.centroids.copy())
+        )
 
     # SQ's documented settings for n much larger than K: the defaults (per-sample SGD with the
     # count schedule, which is MacQueen's online K-Means, k-means++ initialisation), one pass.
     # partial_fit on a prefix reads only the first m samples, as on a stream.
     runs["SQ"] = []
-    prefixes = (5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000)
+    prefixes = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000)
     for prefix in prefixes:
         if prefix >= n_samples:
             break
@@ -81,7 +101,9 @@ def run_methods(X, n_clusters, n_threads, quick):
         seconds, model = timed(lambda model=model, prefix=prefix: model.partial_fit(X[:prefix]))
         runs["SQ"].append((f"partial_fit(X[:{prefix:,}])", seconds, model.cluster_centers_))
     for max_iter in (1, 2, 5):
-        model = StochasticQuantization(n_clusters, max_iter=max_iter, random_state=0, n_jobs=n_threads)
+        model = StochasticQuantization(
+            n_clusters, max_iter=max_iter, random_state=0, n_jobs=n_threads
+        )
         seconds, model = timed(lambda model=model: model.fit(X))
         runs["SQ"].append((f"fit, max_iter={max_iter}", seconds, model.cluster_centers_))
     return runs
@@ -101,7 +123,10 @@ def main() -> None:
         X = X.astype(np.float32)
         runs = run_methods(X, n_clusters, args.threads, args.quick)
         losses = {
-            method: [(label, seconds, inertia(core, X, centers, args.threads)) for label, seconds, centers in results]
+            method: [
+                (label, seconds, inertia(core, X, centers, args.threads))
+                for label, seconds, centers in results
+            ]
             for method, results in runs.items()
         }
         target = losses["KMeans"][-1][2] * TOLERANCE
@@ -122,17 +147,30 @@ def main() -> None:
                 row.append("n/a")
         summary_rows.append(row)
 
-        detail = [[method, label, f"{seconds:.3f}", f"{value / target * TOLERANCE:.5f}"]
-                  for method, results in losses.items() for label, seconds, value in results]
+        detail = [
+            [method, label, f"{seconds:.3f}", f"{value / target * TOLERANCE:.5f}"]
+            for method, results in losses.items()
+            for label, seconds, value in results
+        ]
         detail_sections.append(
             f"### {n_samples:,} x {n_features}, k={n_clusters}\n\nKMeans final inertia "
             f"{target / TOLERANCE:.6g}; target {target:.6g}.\n\n"
-            + _common.markdown_table(["method", "budget", "seconds", "inertia / KMeans final"], detail)
+            + _common.markdown_table(
+                ["method", "budget", "seconds", "inertia / KMeans final"], detail
+            )
         )
         curves[f"{n_features}x{n_clusters}"] = (losses, target / TOLERANCE)
 
-    header = ["data", "SQ s (run)", "KMeans s (run)", "MiniBatchKMeans s (run)", "FAISS s (run)",
-              "SQ vs KMeans", "SQ vs MiniBatchKMeans", "SQ vs FAISS"]
+    header = [
+        "data",
+        "SQ s (run)",
+        "KMeans s (run)",
+        "MiniBatchKMeans s (run)",
+        "FAISS s (run)",
+        "SQ vs KMeans",
+        "SQ vs MiniBatchKMeans",
+        "SQ vs FAISS",
+    ]
     body = (
         "Seconds until the inertia over all of X is within 1 % of a full scikit-learn KMeans "
         "fit (k-means++, n_init=1, random_state=0), float32 blobs from sklearn's make_blobs; "
@@ -161,7 +199,9 @@ def plot(curves) -> None:
         for method, results in losses.items():
             points = sorted((seconds, value / final) for _, seconds, value in results)
             axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
-        axis.axhline(TOLERANCE, color="black", linestyle="--", linewidth=1, label="1 % above KMeans")
+        axis.axhline(
+            TOLERANCE, color="black", linestyle="--", linewidth=1, label="1 % above KMeans"
+        )
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("wall time (s, log)")

@@ -197,6 +197,37 @@ SQ_INLINE Index reduce_vectors(const simd::Vec<T>* values, const simd::Lanes<T>*
 }
 #endif
 
+#if SQ_SIMD
+// One pass of nearest_center() over `vectors` vectors of centres starting at column `base`.
+template <class T, int vectors>
+SQ_INLINE void nearest_pass(const T* column, Index padded, Index n_features, const T* sample,
+                            Index base, const simd::Lanes<T>& ids, simd::Vec<T>& best_values,
+                            simd::Lanes<T>& best_indices) {
+  using Vec = simd::Vec<T>;
+  using Lanes = simd::Lanes<T>;
+  using LaneIndex = decltype(Lanes{}[0] + 0);
+  constexpr Index width = simd::Traits<T>::width;
+  Vec sums[vectors];
+  for (int v = 0; v < vectors; ++v) {
+    const Vec diff = simd::load(column + v * width) - sample[0];
+    sums[v] = diff * diff;
+  }
+  for (Index j = 1; j < n_features; ++j) {
+    column += padded;
+    for (int v = 0; v < vectors; ++v) {
+      const Vec diff = simd::load(column + v * width) - sample[j];
+      sums[v] += diff * diff;
+    }
+  }
+  // In increasing centre order with a strict "<", so each lane keeps its lowest index on ties.
+  for (int v = 0; v < vectors; ++v) {
+    const Lanes less = sums[v] < best_values;
+    best_values = less ? sums[v] : best_values;
+    best_indices = less ? ids + static_cast<LaneIndex>(base + v * width) : best_indices;
+  }
+}
+#endif
+
 }  // namespace detail
 
 // Nearest centre of one sample by direct differences, vectorised across centres.
@@ -216,27 +247,22 @@ SQ_INLINE Index nearest_center(const CenterTable<T>& table, const T* sample, T& 
   const Lanes ids = simd::lane_ids<T>();
   Vec best_values = simd::broadcast(std::numeric_limits<T>::infinity());
   Lanes best_indices = ids;
-  // Two vectors of centres per pass (the table is padded to that), so two independent
-  // dependency chains of FMAs run side by side.
-  for (Index base = 0; base < padded; base += 2 * width) {
-    const T* column = transposed + base;
-    Vec diff0 = simd::load(column) - sample[0];
-    Vec diff1 = simd::load(column + width) - sample[0];
-    Vec sum0 = diff0 * diff0;
-    Vec sum1 = diff1 * diff1;
-    for (Index j = 1; j < n_features; ++j) {
-      column += padded;
-      diff0 = simd::load(column) - sample[j];
-      diff1 = simd::load(column + width) - sample[j];
-      sum0 += diff0 * diff0;
-      sum1 += diff1 * diff1;
-    }
-    const Lanes less0 = sum0 < best_values;
-    best_values = less0 ? sum0 : best_values;
-    best_indices = less0 ? ids + static_cast<decltype(ids[0] + 0)>(base) : best_indices;
-    const Lanes less1 = sum1 < best_values;
-    best_values = less1 ? sum1 : best_values;
-    best_indices = less1 ? ids + static_cast<decltype(ids[0] + 0)>(base + width) : best_indices;
+  // Up to 8 vectors of centres per pass (the table is padded to 2): 8 independent chains of
+  // FMAs over the features keep both FMA pipes busy, where one chain would wait 4 cycles per
+  // feature on the previous FMA.
+  Index base = 0;
+  for (; base + 8 * width <= padded; base += 8 * width) {
+    detail::nearest_pass<T, 8>(transposed + base, padded, n_features, sample, base, ids, best_values,
+                               best_indices);
+  }
+  if (base + 4 * width <= padded) {
+    detail::nearest_pass<T, 4>(transposed + base, padded, n_features, sample, base, ids, best_values,
+                               best_indices);
+    base += 4 * width;
+  }
+  if (base < padded) {
+    detail::nearest_pass<T, 2>(transposed + base, padded, n_features, sample, base, ids, best_values,
+                               best_indices);
   }
   Index best = detail::reduce_vectors<T>(&best_values, &best_indices, 1, squared_distance);
 #else

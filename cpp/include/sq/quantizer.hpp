@@ -154,6 +154,9 @@ std::vector<LossRecord> run_per_sample(const SamplesView<T>& samples, const T* w
   // Samples this far ahead in `order` are prefetched: the order is random, so each sample is a
   // cache miss on a large X, and the hardware prefetcher cannot guess the next one.
   constexpr Index prefetch_distance = 8;
+  // Bytes of a row to prefetch; 4 cache lines at most, beyond which the hardware prefetcher
+  // follows the row by itself.
+  const Index row_bytes = std::min<Index>(n_features * static_cast<Index>(sizeof(T)), 256);
 
   std::vector<LossRecord> log;
   const Index check_every = interrupt_interval(state.n_clusters, n_features, 1);
@@ -162,7 +165,10 @@ std::vector<LossRecord> run_per_sample(const SamplesView<T>& samples, const T* w
   for (Index position = 0; position < n_order; ++position) {
 #if defined(__GNUC__) || defined(__clang__)
     if (position + prefetch_distance < n_order) {
-      __builtin_prefetch(samples.data() + order[position + prefetch_distance] * n_features);
+      // Every cache line of the row: a row of 32 floats spans two.
+      const char* ahead =
+          reinterpret_cast<const char*>(samples.data() + order[position + prefetch_distance] * n_features);
+      for (Index offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(ahead + offset);
     }
 #endif
     const std::int64_t index = order[position];
@@ -180,12 +186,17 @@ std::vector<LossRecord> run_per_sample(const SamplesView<T>& samples, const T* w
 
       // g_k at `point` for this one sample (the batched loop's mean over a count of 1).
       auto gradient = [&](const T* point, double* out) {
-        double squared = 0.0;
-        for (Index j = 0; j < n_features; ++j) {
-          const double diff = static_cast<double>(point[j]) - static_cast<double>(sample[j]);
-          squared += diff * diff;
+        // For rank 2 the factor is 2 unless point == sample, where every difference is 0 and
+        // the gradient is 0 either way: skipping the serial sum of squares saves its latency.
+        double scale = weight * 2.0;
+        if (rank != 2.0) {
+          double squared = 0.0;
+          for (Index j = 0; j < n_features; ++j) {
+            const double diff = static_cast<double>(point[j]) - static_cast<double>(sample[j]);
+            squared += diff * diff;
+          }
+          scale = weight * gradient_scale(squared, rank);
         }
-        const double scale = weight * gradient_scale(squared, rank);
         for (Index j = 0; j < n_features; ++j) {
           out[j] = scale * (static_cast<double>(point[j]) - static_cast<double>(sample[j]));
         }
