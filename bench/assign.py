@@ -6,6 +6,10 @@ with the same thread count, and prints the speed-ups with the FLOP rates beside 
 rate measured in the same run (2 n d k flops per assignment).
 """
 
+# Each lambda below is called in the loop iteration that creates it, so late binding of the
+# loop variables is intended.
+# ruff: noqa: B023
+
 from __future__ import annotations
 
 import sys

@@ -6,6 +6,10 @@ NumPy. It is timed on a prefix of the epoch (its rate is flat in n); SQ runs who
 epochs with batch_size=1 through the compiled core, as StochasticQuantization.fit does.
 """
 
+# Each lambda below is called in the loop iteration that creates it, so late binding of the
+# loop variables is intended.
+# ruff: noqa: B023
+
 from __future__ import annotations
 
 import sys

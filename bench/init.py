@@ -7,6 +7,10 @@ and the potential over all of X of the chosen centres (their quality), averaged 
 since the potential of one draw varies from seed to seed.
 """
 
+# Each lambda below is called in the loop iteration that creates it, so late binding of the
+# loop variables is intended.
+# ruff: noqa: B023
+
 from __future__ import annotations
 
 import sys

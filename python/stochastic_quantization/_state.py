@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -145,7 +145,9 @@ def initial_centers(
             if source_weights is not None and np.count_nonzero(source_weights) < n_clusters:
                 source, source_weights = X, weights
         uniforms = rng.random(1 + (n_clusters - 1) * trials)
-        indices = core.kmeans_plusplus(source, source_weights, n_clusters, uniforms, trials, n_threads)
+        indices = core.kmeans_plusplus(
+            source, source_weights, n_clusters, uniforms, trials, n_threads
+        )
         return source[indices].copy()
     if init == "sample":
         p = None if weights is None else weights.astype(np.float64) / weights.sum(dtype=np.float64)

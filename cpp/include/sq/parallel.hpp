@@ -1,7 +1,9 @@
-// Fixed-partition parallel loops whose results do not depend on the thread count.
+// Parallel loops over a fixed partition into tasks, whose results do not depend on the thread
+// count.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <mutex>
@@ -28,8 +30,11 @@ inline int resolve_threads(int n_threads, Index n_tasks) {
   return static_cast<int>(std::min<Index>(n_threads, std::max<Index>(n_tasks, 1)));
 }
 
-// Call body(task) for task in [0, n_tasks) on up to n_threads threads. Tasks are handed out
-// in contiguous ranges; the first exception thrown by any worker is rethrown after the join.
+// Call body(task) for task in [0, n_tasks) on up to n_threads threads. Threads take the next
+// task from a shared counter, so a thread slowed by other work on the machine takes fewer
+// tasks instead of holding up the rest; each task's result depends only on its index, so the
+// output does not depend on which thread ran it. The first exception thrown by any worker is
+// rethrown after the join, and the remaining tasks are skipped.
 template <class Body>
 void parallel_for(Index n_tasks, int n_threads, Body&& body) {
   n_threads = resolve_threads(n_threads, n_tasks);
@@ -38,27 +43,28 @@ void parallel_for(Index n_tasks, int n_threads, Body&& body) {
     return;
   }
 
+  std::atomic<Index> next{0};
+  std::atomic<bool> failed{false};
   std::exception_ptr first_error;
   std::mutex error_mutex;
-  auto run_range = [&](Index begin, Index end) {
+  auto work = [&]() {
     try {
-      for (Index task = begin; task < end; ++task) body(task);
+      for (Index task = next.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
+           task = next.fetch_add(1, std::memory_order_relaxed)) {
+        if (failed.load(std::memory_order_relaxed)) return;
+        body(task);
+      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!first_error) first_error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
     }
   };
 
   std::vector<std::thread> workers;
   workers.reserve(static_cast<std::size_t>(n_threads - 1));
-  const Index per_thread = (n_tasks + n_threads - 1) / n_threads;
-  for (int worker = 1; worker < n_threads; ++worker) {
-    const Index begin = worker * per_thread;
-    const Index end = std::min(n_tasks, begin + per_thread);
-    if (begin >= end) break;
-    workers.emplace_back(run_range, begin, end);
-  }
-  run_range(0, std::min(n_tasks, per_thread));
+  for (int worker = 1; worker < n_threads; ++worker) workers.emplace_back(work);
+  work();
   for (auto& worker : workers) worker.join();
   if (first_error) std::rethrow_exception(first_error);
 }
