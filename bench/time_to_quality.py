@@ -29,7 +29,7 @@ def inertia(core, X, centers, n_threads):
     return loss_sum
 
 
-REPEATS = 3  # runs shorter than a second are repeated and the minimum kept (shared machine)
+REPEATS = 3  # runs under 0.2 s are repeated and the minimum kept (shared machine)
 
 
 def timed(function):
@@ -40,9 +40,14 @@ def timed(function):
         result = function()
         seconds = time.perf_counter() - started
         best = seconds if best is None else min(best, seconds)
-        if seconds > 1.0:
+        if seconds > 0.2:
             break
     return best, result
+
+
+def progress(method, label, seconds):
+    """Print one finished run to stderr, so a long benchmark shows where it is."""
+    print(f"  {method} {label}: {seconds:.3f} s", file=sys.stderr, flush=True)
 
 
 def run_methods(X, n_clusters, n_threads, quick):
@@ -61,26 +66,28 @@ def run_methods(X, n_clusters, n_threads, quick):
     StochasticQuantization(n_clusters, random_state=0).fit(X[: 20 * n_clusters])
 
     runs["KMeans"] = []
-    for max_iter in (1, 2, 3, 5, 8, 13, 20, 35, 60, 100, 300):
+    for max_iter in (1, 3, 10, 300):
         model = KMeans(n_clusters, init="k-means++", n_init=1, max_iter=max_iter, random_state=0)
         seconds, model = timed(lambda model=model: model.fit(X))
         runs["KMeans"].append((f"max_iter={max_iter}", seconds, model.cluster_centers_))
+        progress("KMeans", max_iter, seconds)
         if model.n_iter_ < max_iter:
             break  # converged: larger budgets give the same run
 
     runs["MiniBatchKMeans"] = []
-    for max_iter in (1, 2, 5, 10, 30, 100):
+    for max_iter in (1, 3, 10):
         model = MiniBatchKMeans(n_clusters, n_init=1, max_iter=max_iter, random_state=0)
         seconds, model = timed(lambda model=model: model.fit(X))
         runs["MiniBatchKMeans"].append((f"max_iter={max_iter}", seconds, model.cluster_centers_))
+        progress("MiniBatchKMeans", max_iter, seconds)
 
     runs["FAISS Kmeans"] = []
-    for niter in (1, 2, 5, 10, 25, 50):
+    for niter in (2, 5, 10, 25):
         kmeans = faiss.Kmeans(n_features, n_clusters, niter=niter, seed=1)
         seconds, _ = timed(lambda kmeans=kmeans: kmeans.train(X))
         runs["FAISS Kmeans"].append((f"niter={niter}", seconds, kmeans.centroids.copy()))
     # FAISS trains on at most 256 points per centre by default; with all points it is slower.
-    for niter in (5, 25):
+    for niter in (25,):
         kmeans = faiss.Kmeans(
             n_features, n_clusters, niter=niter, seed=1, max_points_per_centroid=n_samples
         )
@@ -93,14 +100,14 @@ def run_methods(X, n_clusters, n_threads, quick):
     # count schedule, which is MacQueen's online K-Means, k-means++ initialisation), one pass.
     # partial_fit on a prefix reads only the first m samples, as on a stream.
     runs["SQ"] = []
-    prefixes = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000)
+    prefixes = (2_000, 5_000, 10_000, 20_000, 50_000, 100_000)
     for prefix in prefixes:
         if prefix >= n_samples:
             break
         model = StochasticQuantization(n_clusters, random_state=0, n_jobs=n_threads)
         seconds, model = timed(lambda model=model, prefix=prefix: model.partial_fit(X[:prefix]))
         runs["SQ"].append((f"partial_fit(X[:{prefix:,}])", seconds, model.cluster_centers_))
-    for max_iter in (1, 2, 5):
+    for max_iter in (1, 3):
         model = StochasticQuantization(
             n_clusters, max_iter=max_iter, random_state=0, n_jobs=n_threads
         )

@@ -126,7 +126,8 @@ def run_module(module, X, order, centers, optimizer, batch_size, log_step=0, n_t
 @pytest.mark.parametrize("n_features", [3, 33])
 def test_results_independent_of_threads(module, n_features):
     rng = np.random.default_rng(11)
-    X = rng.standard_normal((5000, n_features)).astype(np.float32)
+    # 40,000 rows: 157 blocks of 256, enough for the kernels to start every thread asked for.
+    X = rng.standard_normal((40_000, n_features)).astype(np.float32)
     centers = rng.standard_normal((21, n_features)).astype(np.float32)
     labels_1, distances_1 = module.assign(X, centers, 1)
     loss_1 = module.objective(X, None, centers, 2.0, 1)
@@ -135,9 +136,9 @@ def test_results_independent_of_threads(module, n_features):
         np.testing.assert_array_equal(labels, labels_1)
         np.testing.assert_array_equal(distances, distances_1)
         assert module.objective(X, None, centers, 2.0, n_threads) == loss_1
-    order = rng.permutation(5000).astype(np.int64)
+    order = rng.permutation(40_000).astype(np.int64)
     runs = [
-        run_module(module, X, order, X[:21].copy(), "sgd", 300, n_threads=n_threads)
+        run_module(module, X, order, X[:21].copy(), "sgd", 8192, n_threads=n_threads)
         for n_threads in (1, 2)
     ]
     np.testing.assert_array_equal(runs[0], runs[1])
@@ -187,3 +188,15 @@ def reference_run(X, order, initial, optimizer):
     state = reference.State.start(initial)
     reference.sq_run(X, order, state, settings)
     return state.centers
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_kmeans_plusplus_independent_of_threads(module):
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((40_000, 5)).astype(np.float32)
+    trials = 2 + int(np.log(8))
+    uniforms = rng.random(1 + 7 * trials)
+    baseline = module.kmeans_plusplus(X, None, 8, uniforms, trials, 1)
+    for n_threads in (2, 3):
+        chosen = module.kmeans_plusplus(X, None, 8, uniforms, trials, n_threads)
+        np.testing.assert_array_equal(chosen, baseline)

@@ -21,13 +21,20 @@ inline constexpr Index block_rows = 256;
 
 inline Index count_blocks(Index n_rows) { return (n_rows + block_rows - 1) / block_rows; }
 
+// Tasks (blocks of rows) per started thread at least. Starting and joining a thread costs tens
+// of microseconds, and milliseconds when the cores are busy with other processes, more than a
+// few blocks of work; this keeps mini-batches and small k-means++ inputs on the calling thread.
+inline constexpr Index min_tasks_per_thread = 16;
+
 // Resolve a user thread count: values below 1 mean "all hardware threads", and small jobs run
-// on the calling thread because starting threads costs more than the work.
+// on fewer threads (down to the calling thread alone) because starting threads costs more than
+// the work.
 inline int resolve_threads(int n_threads, Index n_tasks) {
   if (n_threads < 1) {
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  return static_cast<int>(std::min<Index>(n_threads, std::max<Index>(n_tasks, 1)));
+  const Index useful = std::max<Index>(1, n_tasks / min_tasks_per_thread);
+  return static_cast<int>(std::min<Index>(n_threads, useful));
 }
 
 // Call body(task) for task in [0, n_tasks) on up to n_threads threads. Threads take the next
