@@ -75,7 +75,7 @@ def run_methods(X, n_clusters, n_threads, quick):
             break  # converged: larger budgets give the same run
 
     runs["MiniBatchKMeans"] = []
-    for max_iter in (1, 3, 10):
+    for max_iter in (1, 3):
         model = MiniBatchKMeans(n_clusters, n_init=1, max_iter=max_iter, random_state=0)
         seconds, model = timed(lambda model=model: model.fit(X))
         runs["MiniBatchKMeans"].append((f"max_iter={max_iter}", seconds, model.cluster_centers_))
@@ -141,18 +141,25 @@ def main() -> None:
         for method, results in losses.items():
             ok = [(seconds, label) for label, seconds, value in results if value <= target]
             reached[method] = min(ok) if ok else None
-        sq = reached["SQ"]
-        row = [f"{n_samples:,} x {n_features}, k={n_clusters}"]
-        for method in ("SQ", "KMeans", "MiniBatchKMeans", "FAISS Kmeans"):
-            found = reached[method]
-            row.append(f"{found[0]:.3f} ({found[1]})" if found else "not reached")
-        for method in ("KMeans", "MiniBatchKMeans", "FAISS Kmeans"):
-            found = reached[method]
-            if sq and found:
-                row.append(f"**{found[0] / sq[0]:.1f}x**")
-            else:
-                row.append("n/a")
-        summary_rows.append(row)
+        # SQ's full-data fit (one epoch over all rows, like the peers), beside its cheapest run.
+        full = [
+            (seconds, label)
+            for label, seconds, value in losses["SQ"]
+            if label == "fit, max_iter=1" and value <= target
+        ]
+        for sq, what in (
+            (reached["SQ"], "cheapest run"),
+            (full[0] if full else None, "fit, 1 epoch"),
+        ):
+            row = [f"{n_samples:,} x {n_features}, k={n_clusters}", what]
+            row.append(f"{sq[0]:.3f} ({sq[1]})" if sq else "not reached")
+            for method in ("KMeans", "MiniBatchKMeans", "FAISS Kmeans"):
+                found = reached[method]
+                row.append(f"{found[0]:.3f} ({found[1]})" if found else "not reached")
+            for method in ("KMeans", "MiniBatchKMeans", "FAISS Kmeans"):
+                found = reached[method]
+                row.append(f"**{found[0] / sq[0]:.1f}x**" if sq and found else "n/a")
+            summary_rows.append(row)
 
         detail = [
             [method, label, f"{seconds:.3f}", f"{value / target * TOLERANCE:.5f}"]
@@ -170,10 +177,11 @@ def main() -> None:
 
     header = [
         "data",
-        "SQ s (run)",
-        "KMeans s (run)",
-        "MiniBatchKMeans s (run)",
-        "FAISS s (run)",
+        "SQ run",
+        "SQ s (budget)",
+        "KMeans s (budget)",
+        "MiniBatchKMeans s (budget)",
+        "FAISS s (budget)",
         "SQ vs KMeans",
         "SQ vs MiniBatchKMeans",
         "SQ vs FAISS",
@@ -182,7 +190,10 @@ def main() -> None:
         "Seconds until the inertia over all of X is within 1 % of a full scikit-learn KMeans "
         "fit (k-means++, n_init=1, random_state=0), float32 blobs from sklearn's make_blobs; "
         "each time is one run including initialisation, the cheapest run that reached the "
-        "target. Ratios are the peer's time divided by SQ's.\n\n"
+        "target. Ratios are the peer's time divided by SQ's. SQ's cheapest run is usually "
+        "partial_fit on a prefix of X (one pass over the first m rows, as on a stream); which "
+        "prefixes reach the target depends on the k-means++ draw (see every run below), so the "
+        "second row gives SQ's fit over all rows, one epoch, as the robust figure.\n\n"
         + _common.markdown_table(header, summary_rows)
         + "\n\n"
         + _common.environment(args.threads)

@@ -22,8 +22,9 @@ inline constexpr Index block_rows = 256;
 inline Index count_blocks(Index n_rows) { return (n_rows + block_rows - 1) / block_rows; }
 
 // Tasks (blocks of rows) per started thread at least. Starting and joining a thread costs tens
-// of microseconds, and milliseconds when the cores are busy with other processes, more than a
-// few blocks of work; this keeps mini-batches and small k-means++ inputs on the calling thread.
+// of microseconds, and milliseconds when the cores are busy with other processes, which is more
+// than a few blocks of work. So mini-batches and small k-means++ inputs stay on the calling
+// thread.
 inline constexpr Index min_tasks_per_thread = 16;
 
 // Resolve a user thread count: values below 1 mean "all hardware threads", and small jobs run
@@ -39,7 +40,7 @@ inline int resolve_threads(int n_threads, Index n_tasks) {
 
 // Call body(task) for task in [0, n_tasks) on up to n_threads threads. Threads take the next
 // task from a shared counter, so a thread slowed by other work on the machine takes fewer
-// tasks instead of holding up the rest; each task's result depends only on its index, so the
+// tasks instead of holding up the rest. Each task's result depends only on its index, so the
 // output does not depend on which thread ran it. The first exception thrown by any worker is
 // rethrown after the join, and the remaining tasks are skipped.
 template <class Body>
