@@ -17,6 +17,16 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+# File-name suffix of the results: a --quick run writes <name>_quick.md and .png, so a smoke run
+# leaves the committed full-run results alone.
+_suffix = ""
+
+
+def mark_quick() -> None:
+    """Make write_report and save_plot use the <name>_quick file names."""
+    global _suffix
+    _suffix = "_quick"
+
 
 def parse_args(description: str) -> argparse.Namespace:
     """Parse the options every benchmark takes: --quick, --threads and --repeats."""
@@ -36,6 +46,7 @@ def parse_args(description: str) -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.repeats = 1
+        mark_quick()
     return args
 
 
@@ -124,7 +135,7 @@ def write_report(name: str, title: str, body: str, command: str) -> Path:
     text = f"# {title}\n\nCommand: `{command}`\n\n{body}\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.md"
+    path = RESULTS / f"{name}{_suffix}.md"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -143,7 +154,7 @@ def command_line(script: str, args: argparse.Namespace) -> str:
 def save_plot(figure, name: str) -> Path:
     """Save a matplotlib figure as bench/results/<name>.png; return the path."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.png"
+    path = RESULTS / f"{name}{_suffix}.png"
     figure.savefig(path, dpi=110, bbox_inches="tight")
     return path
 

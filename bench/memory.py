@@ -117,6 +117,8 @@ def main() -> None:
         help="where the data files are written (deleted afterwards)",
     )
     args = parser.parse_args()
+    if args.quick:
+        _common.mark_quick()
     sizes = [0.5] if args.quick else [args.gigabytes]
     if args.beyond_ram > 0 and not args.quick:
         sizes.append(args.beyond_ram)
