@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,10 @@ AUTO_SCHEDULES = {
 AUTO_ADAPTIVE_RATES = {"adagrad": 0.1, "rmsprop": 0.03, "adam": 0.03}
 # Upper bound on the thread count passed to the core.
 MAX_THREADS = 1 << 12
+# k-means++ runs on a uniform subsample of this many rows (at least 64 per centre) when X has
+# more: its cost is O(n K log K d), and on 1M-row blobs the potential over all of X of centres
+# drawn from 131,072 rows matches that of centres drawn from all rows (bench/init.py).
+KMEANS_PLUSPLUS_SUBSAMPLE = 1 << 17
 
 # Samples used to measure the data scale for learning_rate="auto".
 SCALE_SUBSAMPLE = 10_000
@@ -52,6 +57,57 @@ def resolve_threads(n_jobs: int | None) -> int:
         return max(1, cores + 1 + n_jobs)
     # The core takes a C int; beyond this many threads nothing is gained anyway.
     return min(n_jobs, MAX_THREADS)
+
+
+# Epochs of more samples than this are generated and run chunk by chunk, so the sample order
+# takes O(ORDER_CHUNK) memory (32 MB of int64) instead of O(n_samples).
+ORDER_CHUNK = 1 << 22
+# Rows per block of the block-shuffled permutation used for those large epochs.
+ORDER_BLOCK = 1 << 16
+
+
+def epoch_chunks(
+    sampling: str, rng: np.random.Generator, n_samples: int, weights: np.ndarray | None
+) -> Iterator[np.ndarray]:
+    """Yield the sample indices of one epoch (int64) in chunks; zero-weight samples are left out.
+
+    Up to ORDER_CHUNK samples the epoch is the single chunk of epoch_order(). Above it,
+    "permutation" visits the blocks of ORDER_BLOCK consecutive rows in a random order and the
+    rows of each block in a random order: every sample still comes once per epoch, and reads of
+    a memmap stay within one block at a time, so an X larger than RAM is read from disk block by
+    block. "replacement" and "sequential" draw the same distribution as below the threshold.
+    """
+    if n_samples <= ORDER_CHUNK:
+        yield epoch_order(sampling, rng, n_samples, weights)
+        return
+    if sampling == "permutation":
+        n_blocks = -(-n_samples // ORDER_BLOCK)
+        pending: list[np.ndarray] = []
+        pending_size = 0
+        for block in rng.permutation(n_blocks):
+            start = int(block) * ORDER_BLOCK
+            rows = start + rng.permutation(min(ORDER_BLOCK, n_samples - start))
+            pending.append(rows)
+            pending_size += len(rows)
+            if pending_size >= ORDER_CHUNK:
+                yield _keep_weighted(np.concatenate(pending), weights)
+                pending, pending_size = [], 0
+        if pending:
+            yield _keep_weighted(np.concatenate(pending), weights)
+        return
+    for start in range(0, n_samples, ORDER_CHUNK):
+        size = min(ORDER_CHUNK, n_samples - start)
+        if sampling == "replacement":
+            chunk = rng.integers(0, n_samples, size=size)
+        else:
+            chunk = np.arange(start, start + size)
+        yield _keep_weighted(chunk, weights)
+
+
+def _keep_weighted(order: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    if weights is not None:
+        order = order[weights[order] > 0]
+    return np.ascontiguousarray(order, dtype=np.int64)
 
 
 def epoch_order(
@@ -96,9 +152,22 @@ def initial_centers(
         )
     if init == "k-means++":
         trials = 2 + int(np.log(n_clusters))
+        source, source_weights = X, weights
+        subsample = max(KMEANS_PLUSPLUS_SUBSAMPLE, 64 * n_clusters)
+        if n_samples > subsample:
+            # Rows drawn uniformly without replacement (sorted, so a memmap is read in order);
+            # weights come along, so the draws stay proportional to w_i * D_i^2.
+            rows = np.sort(rng.choice(n_samples, size=subsample, replace=False, shuffle=False))
+            source = np.ascontiguousarray(X[rows])
+            source_weights = None if weights is None else np.ascontiguousarray(weights[rows])
+            if source_weights is not None and np.count_nonzero(source_weights) < n_clusters:
+                source, source_weights = X, weights
         uniforms = rng.random(1 + (n_clusters - 1) * trials)
-        indices = core.kmeans_plusplus(X, weights, n_clusters, uniforms, trials, n_threads)
-        centers = X[indices].copy()
+        indices = core.kmeans_plusplus(
+            source, source_weights, n_clusters, uniforms, trials, n_threads
+        )
+        centers = source[indices].copy()
+        # NOTE: on a subsample the distinct count is that of the subsample, a lower bound.
         _warn_few_distinct(centers, weights is not None)
         return centers
     if init == "sample":
@@ -238,6 +307,32 @@ class FitState:
             X, weights, self.output_centers(), float(rank), n_threads
         )
         return loss_sum / weight_sum
+
+    def run_epoch(
+        self,
+        model: Any,
+        X: np.ndarray,
+        weights: np.ndarray | None,
+        rng: np.random.Generator,
+        n_threads: int,
+    ) -> np.ndarray:
+        """Run one epoch of SQ over X in place, chunk by chunk; return the loss log, shape (m, 2).
+
+        Each call of the core gets a whole number of batches (the rest waits for the next
+        chunk), so the batches are those of the epoch's order taken in one piece.
+        """
+        batch_size = int(model.batch_size)
+        logs = []
+        leftover = np.empty(0, dtype=np.int64)
+        for chunk in epoch_chunks(model.sampling, rng, X.shape[0], weights):
+            order = np.concatenate([leftover, chunk]) if leftover.size else chunk
+            whole = len(order) - len(order) % batch_size
+            if whole:
+                logs.append(self.run(model, X, weights, order[:whole], n_threads))
+            leftover = order[whole:]
+        if leftover.size or not logs:
+            logs.append(self.run(model, X, weights, np.ascontiguousarray(leftover), n_threads))
+        return logs[0] if len(logs) == 1 else np.vstack(logs)
 
     def run(
         self,

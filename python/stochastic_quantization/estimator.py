@@ -21,7 +21,6 @@ from ._state import (
     SAMPLINGS,
     SCHEDULES,
     FitState,
-    epoch_order,
     initial_centers,
     resolve_threads,
 )
@@ -79,7 +78,10 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         Samples per step. Each centre moves once per batch along the mean gradient of its samples.
     sampling : {"permutation", "replacement", "sequential"}, default="permutation"
         Sample order of an epoch: a fresh random permutation, n draws with replacement, or the
-        order of X (used to replay a stream).
+        order of X (used to replay a stream). Above 4,194,304 samples the order is generated
+        in chunks to keep its memory bounded, and "permutation" visits blocks of 65,536
+        consecutive rows in a random order, each block's rows shuffled, so a memmap larger than
+        RAM is read block by block.
     momentum : float, default=0.9
         gamma of Momentum and NAG.
     beta : float, default=0.9
@@ -324,8 +326,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
                 state, rng = self._state.copy(), _copy_generator(self._rng)
                 state.extend_projection(self, X, weights)
                 history = self.loss_history_
-            order = epoch_order(self.sampling, rng, X.shape[0], weights)
-            log = state.run(self, X, weights, order, n_threads)
+            log = state.run_epoch(self, X, weights, rng, n_threads)
             loss = state.mean_loss(X, weights, self.rank, n_threads)
             _check_finite_fit(state, loss)
             history = np.vstack([history, log, [[state.step, loss]]])
@@ -365,8 +366,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         n_iter = 0
         for epoch in range(self.max_iter):
             started = time.perf_counter()
-            order = epoch_order(self.sampling, rng, X.shape[0], weights)
-            log = state.run(self, X, weights, order, n_threads)
+            log = state.run_epoch(self, X, weights, rng, n_threads)
             loss = state.mean_loss(X, weights, self.rank, n_threads)
             _check_finite_fit(state, loss)
             records.extend(log.tolist())

@@ -12,6 +12,7 @@
 
 #include "distance.hpp"
 #include "parallel.hpp"
+#include "simd.hpp"
 
 namespace sq {
 
@@ -39,6 +40,37 @@ void cumulative_weighted(const std::vector<double>& values, const T* weights,
   for (std::size_t i = 0; i < values.size(); ++i) {
     running += (weights ? static_cast<double>(weights[i]) : 1.0) * values[i];
     cumulative[i] = running;
+  }
+}
+
+// Row stride of a transposed block: block_rows plus one cache line, so the d columns written
+// for one sample do not all fall into the same few L1 cache sets.
+inline constexpr Index column_stride = block_rows + 16;
+
+// Rows [begin, end) of the samples, transposed into `columns` (d x rows, row stride
+// column_stride) so the distance loops below run over contiguous rows and vectorise across
+// samples.
+template <class T>
+void transpose_block(const SamplesView<T>& samples, Index begin, Index end, T* columns) {
+  const Index n_features = samples.cols();
+  for (Index i = begin; i < end; ++i) {
+    const T* sample = samples.row(i).data();
+    for (Index j = 0; j < n_features; ++j) columns[j * column_stride + (i - begin)] = sample[j];
+  }
+}
+
+// distances[r] = ||row r - point||^2 for the `rows` transposed rows of `columns`, summed over
+// the features in order (the arithmetic of squared_distance()).
+template <class T>
+void block_distances(const T* columns, Index rows, Index n_features, const T* point, T* distances) {
+  for (Index r = 0; r < rows; ++r) distances[r] = T(0);
+  for (Index j = 0; j < n_features; ++j) {
+    const T* column = columns + j * column_stride;
+    const T coordinate = point[j];
+    for (Index r = 0; r < rows; ++r) {
+      const T diff = column[r] - coordinate;
+      distances[r] += diff * diff;
+    }
   }
 }
 
@@ -103,8 +135,9 @@ std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weigh
     }
   });
 
-  std::vector<double> candidate_closest(static_cast<std::size_t>(n_samples * n_local_trials));
-  std::vector<double> block_potential(static_cast<std::size_t>(count_blocks(n_samples) * n_local_trials));
+  const Index n_blocks = count_blocks(n_samples);
+  std::vector<double> block_potential(static_cast<std::size_t>(n_blocks * n_local_trials));
+  std::vector<const T*> candidate_rows(static_cast<std::size_t>(n_local_trials));
   const double* draw = uniforms + 1;
   for (Index c = 1; c < n_clusters; ++c) {
     if (check_interrupt) check_interrupt();
@@ -114,22 +147,27 @@ std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weigh
     std::vector<Index> candidates(static_cast<std::size_t>(n_local_trials));
     for (Index t = 0; t < n_local_trials; ++t) {
       candidates[t] = detail::search_cumulative(cumulative, (*draw++) * cumulative.back());
+      candidate_rows[t] = samples.row(candidates[t]).data();
     }
 
     // Potential of each candidate: sum_i w_i min(D_i^2, ||xi_i - candidate||^2), summed per
-    // block and then in block order so the thread count cannot change the choice.
-    parallel_for(count_blocks(n_samples), n_threads, [&](Index block) {
-      const Index end = std::min(n_samples, (block + 1) * block_rows);
+    // block and then in block order so the thread count cannot change the choice. Each sample
+    // is read once for all candidates.
+    parallel_for(n_blocks, n_threads, [&](Index block) {
+      const Index begin = block * block_rows;
+      const Index rows = std::min(n_samples, begin + block_rows) - begin;
+      std::vector<T> columns(static_cast<std::size_t>(n_features * detail::column_stride));
+      T distances[block_rows];
+      detail::transpose_block(samples, begin, begin + rows, columns.data());
       for (Index t = 0; t < n_local_trials; ++t) {
-        const T* candidate = samples.row(candidates[t]).data();
-        double potential = 0.0;
-        for (Index i = block * block_rows; i < end; ++i) {
-          const double distance =
-              std::min(closest[i], static_cast<double>(squared_distance(samples.row(i).data(), candidate, n_features)));
-          candidate_closest[t * n_samples + i] = distance;
-          potential += (weights ? static_cast<double>(weights[i]) : 1.0) * distance;
+        detail::block_distances(columns.data(), rows, n_features, candidate_rows[t], distances);
+        // Four running sums, added in a fixed order, break the chain of dependent additions.
+        double sums[4] = {0.0, 0.0, 0.0, 0.0};
+        for (Index r = 0; r < rows; ++r) {
+          const double weight = weights ? static_cast<double>(weights[begin + r]) : 1.0;
+          sums[r % 4] += weight * std::min(closest[begin + r], static_cast<double>(distances[r]));
         }
-        block_potential[block * n_local_trials + t] = potential;
+        block_potential[block * n_local_trials + t] = (sums[0] + sums[1]) + (sums[2] + sums[3]);
       }
     });
 
@@ -137,7 +175,7 @@ std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weigh
     double best_potential = 0.0;
     for (Index t = 0; t < n_local_trials; ++t) {
       double potential = 0.0;
-      for (Index block = 0; block < count_blocks(n_samples); ++block) {
+      for (Index block = 0; block < n_blocks; ++block) {
         potential += block_potential[block * n_local_trials + t];
       }
       if (t == 0 || potential < best_potential) {
@@ -146,7 +184,21 @@ std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weigh
       }
     }
     chosen.push_back(candidates[best]);
-    std::copy_n(candidate_closest.begin() + best * n_samples, n_samples, closest.begin());
+
+    // D_i^2 with the winner added, recomputed with the same arithmetic as its potential: one
+    // more distance pass costs less than storing n x n_local_trials candidate distances.
+    const T* winner = candidate_rows[best];
+    parallel_for(n_blocks, n_threads, [&](Index block) {
+      const Index begin = block * block_rows;
+      const Index rows = std::min(n_samples, begin + block_rows) - begin;
+      std::vector<T> columns(static_cast<std::size_t>(n_features * detail::column_stride));
+      T distances[block_rows];
+      detail::transpose_block(samples, begin, begin + rows, columns.data());
+      detail::block_distances(columns.data(), rows, n_features, winner, distances);
+      for (Index r = 0; r < rows; ++r) {
+        closest[begin + r] = std::min(closest[begin + r], static_cast<double>(distances[r]));
+      }
+    });
   }
   return chosen;
 }

@@ -53,8 +53,11 @@ struct Schedule {
   double global_rate(std::int64_t step) const {
     switch (kind) {
       case ScheduleKind::constant: return learning_rate;
-      case ScheduleKind::inverse_time:
-        return learning_rate / std::pow(1.0 + static_cast<double>(step) / t0, power);
+      case ScheduleKind::inverse_time: {
+        // pow(x, 1) == x exactly, so the common power 1 skips the pow call at no change in bits.
+        const double base = 1.0 + static_cast<double>(step) / t0;
+        return learning_rate / (power == 1.0 ? base : std::pow(base, power));
+      }
       case ScheduleKind::count: return 1.0;
     }
     return learning_rate;
@@ -137,6 +140,94 @@ inline Index interrupt_interval(Index n_clusters, Index n_features, Index batch_
   return std::max<Index>(1, (Index{1} << 22) / work);
 }
 
+// The SQ loop for batch_size == 1, step for step the same arithmetic as the batched loop in
+// run_with() (a batch of one sample with count 1), without its per-batch bookkeeping: the
+// sample is read in place, the nearest centre comes from the per-sample kernel, and only the
+// `transposed` layout of the table follows the moving centre, so a step costs O(K d / width + d).
+template <class T, class Optimizer, class Project>
+std::vector<LossRecord> run_per_sample(const SamplesView<T>& samples, const T* weights,
+                                       const std::int64_t* order, Index n_order,
+                                       const QuantizerSettings& settings, QuantizerState<T>& state,
+                                       Optimizer& optimizer, CenterTable<T>& table, Project&& project,
+                                       const std::function<void()>& check_interrupt) {
+  const Index n_features = state.n_features;
+  const double rank = settings.rank;
+  const Schedule& schedule = settings.schedule;
+  // Samples this far ahead in `order` are prefetched: the order is random, so each sample is a
+  // cache miss on a large X, and the hardware prefetcher cannot guess the next one.
+  constexpr Index prefetch_distance = 8;
+  // Bytes of a row to prefetch; 4 cache lines at most, beyond which the hardware prefetcher
+  // follows the row by itself.
+  const Index row_bytes = std::min<Index>(n_features * static_cast<Index>(sizeof(T)), 256);
+
+  std::vector<LossRecord> log;
+  const Index check_every = interrupt_interval(state.n_clusters, n_features, 1);
+  Index steps_since_check = 0;
+
+  for (Index position = 0; position < n_order; ++position) {
+#if defined(__GNUC__) || defined(__clang__)
+    if (position + prefetch_distance < n_order) {
+      // Every cache line of the row: a row of 32 floats spans two.
+      const char* ahead =
+          reinterpret_cast<const char*>(samples.data() + order[position + prefetch_distance] * n_features);
+      for (Index offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(ahead + offset);
+    }
+#endif
+    const std::int64_t index = order[position];
+    const T* sample = samples.data() + index * n_features;
+    T distance;
+    const Index k = nearest_center(table, sample, distance);
+
+    const double weight = weights ? static_cast<double>(weights[index]) : 1.0;
+    const double global = schedule.global_rate(state.step);
+    if (settings.averaging) state.rate_sum += global;
+    if (weight > 0.0) {
+      state.mass[k] += weight;
+      state.updates[k] += 1;
+      const double rate = schedule.center_rate(global, 1.0, state.mass[k], rank);
+
+      // g_k at `point` for this one sample (the batched loop's mean over a count of 1).
+      auto gradient = [&](const T* point, double* out) {
+        // For rank 2 the factor is 2 unless point == sample, where every difference is 0 and
+        // the gradient is 0 either way: skipping the serial sum of squares saves its latency.
+        double scale = weight * 2.0;
+        if (rank != 2.0) {
+          double squared = 0.0;
+          for (Index j = 0; j < n_features; ++j) {
+            const double diff = static_cast<double>(point[j]) - static_cast<double>(sample[j]);
+            squared += diff * diff;
+          }
+          scale = weight * gradient_scale(squared, rank);
+        }
+        for (Index j = 0; j < n_features; ++j) {
+          out[j] = scale * (static_cast<double>(point[j]) - static_cast<double>(sample[j]));
+        }
+      };
+
+      if (settings.averaging) sync_average(state, k);
+      T* center = state.centers + k * n_features;
+      optimizer.step(k, center, rate, gradient, project);
+      table.update_transposed(k, center);
+    }
+    state.step += 1;
+
+    if (settings.log_step > 0 && state.step % settings.log_step == 0) {
+      table.reset(CentersView<T>(state.centers, state.n_clusters, n_features));
+      const LossTotals totals = objective(samples, weights, table, rank, settings.n_threads);
+      log.push_back({state.step, totals.mean()});
+    }
+    if (++steps_since_check >= check_every) {
+      steps_since_check = 0;
+      if (check_interrupt) check_interrupt();
+    }
+  }
+
+  if (settings.averaging) {
+    for (Index k = 0; k < state.n_clusters; ++k) sync_average(state, k);
+  }
+  return log;
+}
+
 }  // namespace detail
 
 // Run SQ over samples[order[0]], samples[order[1]], ... in batches of settings.batch_size.
@@ -172,13 +263,17 @@ std::vector<LossRecord> run_with(const SamplesView<T>& samples, const T* weights
     }
   };
 
+  if (batch_size == 1) {
+    return detail::run_per_sample(samples, weights, order, n_order, settings, state, optimizer, table,
+                                  project, check_interrupt);
+  }
+
   // Per-batch scratch: the batch rows, their nearest centres, and the members of each centre.
   RowMatrix<T> batch(batch_size, n_features);
   std::vector<std::int64_t> labels(static_cast<std::size_t>(batch_size));
   std::vector<T> squared_distances(static_cast<std::size_t>(batch_size));
   std::vector<std::vector<Index>> members(static_cast<std::size_t>(n_clusters));
   std::vector<std::int64_t> touched;
-  Vector<T> distances(n_clusters);
 
   std::vector<LossRecord> log;
   const Index check_every = detail::interrupt_interval(n_clusters, n_features, batch_size);
@@ -190,7 +285,8 @@ std::vector<LossRecord> run_with(const SamplesView<T>& samples, const T* weights
     // Nearest centres of the batch, all with the centres as they were before the batch.
     for (Index b = 0; b < size; ++b) batch.row(b) = samples.row(order[start + b]);
     if (size == 1) {
-      labels[0] = nearest_center(table, batch.row(0).data(), distances);
+      T distance;
+      labels[0] = nearest_center(table, batch.row(0).data(), distance);
     } else {
       SamplesView<T> batch_view(batch.data(), size, n_features);
       assign(batch_view, table, labels.data(), squared_distances.data(), settings.n_threads);

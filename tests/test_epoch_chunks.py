@@ -1,0 +1,80 @@
+"""Epoch orders generated chunk by chunk for large n: coverage, blocks and batch boundaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stochastic_quantization import StochasticQuantization, _state
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Shrink the thresholds so a few hundred samples take the chunked path."""
+    monkeypatch.setattr(_state, "ORDER_CHUNK", 64)
+    monkeypatch.setattr(_state, "ORDER_BLOCK", 16)
+
+
+def test_permutation_chunks_cover_once(small_chunks):
+    rng = np.random.default_rng(0)
+    chunks = list(_state.epoch_chunks("permutation", rng, 1000, None))
+    assert len(chunks) > 1
+    assert all(chunk.dtype == np.int64 for chunk in chunks)
+    order = np.concatenate(chunks)
+    np.testing.assert_array_equal(np.sort(order), np.arange(1000))
+
+
+def test_permutation_chunks_visit_whole_blocks(small_chunks):
+    rng = np.random.default_rng(1)
+    order = np.concatenate(list(_state.epoch_chunks("permutation", rng, 1000, None)))
+    blocks = order // 16
+    # Each block's rows come together: the block index changes once per block.
+    assert np.count_nonzero(np.diff(blocks)) == -(-1000 // 16) - 1
+    assert not np.all(np.diff(blocks) >= 0)  # the blocks are shuffled
+
+
+def test_replacement_and_sequential_chunks(small_chunks):
+    rng = np.random.default_rng(2)
+    drawn = np.concatenate(list(_state.epoch_chunks("replacement", rng, 300, None)))
+    assert drawn.shape == (300,)
+    assert drawn.min() >= 0
+    assert drawn.max() < 300
+    sequential = np.concatenate(list(_state.epoch_chunks("sequential", rng, 300, None)))
+    np.testing.assert_array_equal(sequential, np.arange(300))
+
+
+def test_chunks_drop_zero_weights(small_chunks):
+    rng = np.random.default_rng(3)
+    weights = np.ones(500)
+    weights[::3] = 0.0
+    order = np.concatenate(list(_state.epoch_chunks("permutation", rng, 500, weights)))
+    np.testing.assert_array_equal(np.sort(order), np.flatnonzero(weights > 0))
+
+
+def test_small_epochs_keep_one_chunk():
+    rng = np.random.default_rng(4)
+    chunks = list(_state.epoch_chunks("permutation", rng, 1000, None))
+    assert len(chunks) == 1
+    expected = np.random.default_rng(4).permutation(1000)
+    np.testing.assert_array_equal(chunks[0], expected)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_chunked_fit_matches_one_piece(monkeypatch, batch_size):
+    # The same epoch order run in chunks and in one piece gives the same centres: the chunk
+    # boundaries never split a batch.
+    X = np.random.default_rng(5).standard_normal((700, 3))
+    params = dict(n_clusters=4, max_iter=2, tol=None, batch_size=batch_size, random_state=0)
+    monkeypatch.setattr(_state, "ORDER_CHUNK", 50)
+    monkeypatch.setattr(_state, "ORDER_BLOCK", 16)
+    chunked = StochasticQuantization(**params).fit(X)
+
+    pieces = _state.epoch_chunks
+
+    def one_piece(sampling, rng, n_samples, weights):
+        yield np.concatenate(list(pieces(sampling, rng, n_samples, weights)))
+
+    monkeypatch.setattr(_state, "epoch_chunks", one_piece)
+    whole = StochasticQuantization(**params).fit(X)
+    np.testing.assert_array_equal(chunked.cluster_centers_, whole.cluster_centers_)
+    assert chunked.n_steps_ == whole.n_steps_
