@@ -37,7 +37,7 @@ def status():
                 fields[key] = int(value.split()[0]) * 1024
     return fields
 
-path, n_rows, n_features, n_clusters, n_threads = sys.argv[1:6]
+path, n_rows, n_features, n_clusters, n_threads, compute_labels = sys.argv[1:7]
 from stochastic_quantization import StochasticQuantization
 X = np.memmap(path, dtype=np.float32, mode="r", shape=(int(n_rows), int(n_features)))
 baseline = status()
@@ -54,13 +54,15 @@ thread = threading.Thread(target=sample)
 thread.start()
 started = time.perf_counter()
 model = StochasticQuantization(
-    int(n_clusters), init="sample", max_iter=1, tol=None, random_state=0, n_jobs=int(n_threads)
+    int(n_clusters), init="sample", max_iter=1, tol=None, random_state=0, n_jobs=int(n_threads),
+    compute_labels=compute_labels == "1",
 ).fit(X)
 seconds = time.perf_counter() - started
 done = True
 thread.join()
 print(json.dumps({"baseline": baseline, "peaks": peaks, "seconds": seconds,
-                  "labels_bytes": model.labels_.nbytes, "steps": model.n_steps_}))
+                  "labels_bytes": model.labels_.nbytes if hasattr(model, "labels_") else 0,
+                  "steps": model.n_steps_}))
 """
 
 
@@ -76,7 +78,7 @@ def write_blobs(path: Path, n_rows: int) -> None:
             handle.write(chunk.tobytes())
 
 
-def measure(path: Path, n_rows: int, n_threads: int) -> dict:
+def measure(path: Path, n_rows: int, n_threads: int, compute_labels: bool) -> dict:
     """Fit over the memmap in a child process; return its figures."""
     result = subprocess.run(
         [
@@ -88,6 +90,7 @@ def measure(path: Path, n_rows: int, n_threads: int) -> dict:
             str(N_FEATURES),
             str(N_CLUSTERS),
             str(n_threads),
+            "1" if compute_labels else "0",
         ],
         check=True,
         capture_output=True,
@@ -110,6 +113,11 @@ def main() -> None:
         metavar="GB",
         help="also run over a file of this many GB (for example 32 on a 24 GB machine); "
         "needs that much free disk and takes minutes",
+    )
+    parser.add_argument(
+        "--no-labels",
+        action="store_true",
+        help="fit with compute_labels=False, without the O(n) labels_ (saved as memory_no_labels)",
     )
     parser.add_argument(
         "--directory",
@@ -138,7 +146,7 @@ def main() -> None:
         path = directory / f"blobs_{gigabytes:g}GB.f32"
         try:
             write_blobs(path, n_rows)
-            figures = measure(path, n_rows, args.threads)
+            figures = measure(path, n_rows, args.threads, not args.no_labels)
         finally:
             path.unlink(missing_ok=True)
         peaks, baseline = figures["peaks"], figures["baseline"]
@@ -183,7 +191,11 @@ def main() -> None:
     )
     if args.beyond_ram > 0 and not args.quick:
         command += f" --beyond-ram {args.beyond_ram:g}"
-    _common.write_report("memory", "Peak memory over a memmap", body, command)
+    name = "memory"
+    if args.no_labels:
+        command += " --no-labels"
+        name = "memory_no_labels"
+    _common.write_report(name, "Peak memory over a memmap", body, command)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,12 @@ def test_defaults_match_kmeans_on_digits(digits):
         ours.append(StochasticQuantization(10, random_state=seed).fit(digits).inertia_)
         theirs.append(KMeans(10, n_init=1, random_state=seed).fit(digits).inertia_)
     assert np.mean(ours) <= 1.02 * np.mean(theirs)
+
+
+def test_compute_labels_false_skips_labels(digits):
+    with_labels = StochasticQuantization(10, random_state=0, max_iter=2).fit(digits)
+    without = StochasticQuantization(10, random_state=0, max_iter=2, compute_labels=False)
+    without.fit(digits)
+    assert not hasattr(without, "labels_")
+    assert without.inertia_ == pytest.approx(with_labels.inertia_, rel=1e-12)
+    np.testing.assert_array_equal(without.cluster_centers_, with_labels.cluster_centers_)

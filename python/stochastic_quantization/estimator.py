@@ -104,6 +104,9 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
     log_step : int or None, default=None
         Also record the loss over the training data every log_step steps (each record costs one
         pass over the data). The loss is always recorded at the end of each epoch.
+    compute_labels : bool, default=True
+        Store ``labels_`` after fitting. Labels are the one output whose size grows with
+        n_samples (8 bytes a sample); pass False for data larger than memory.
     random_state : int, RandomState instance or None, default=None
         Seed for initialisation and sample order.
     n_jobs : int or None, default=None
@@ -117,7 +120,8 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
     cluster_centers_ : ndarray of shape (n_clusters, n_features)
         Centres, in the dtype of X (float32 stays float32).
     labels_ : ndarray of shape (n_samples,)
-        Index of the nearest centre of each training sample.
+        Index of the nearest centre of each training sample (absent when
+        ``compute_labels=False``).
     inertia_ : float
         sum_i w_i min_k ||x_i - y_k||^rank over the training data (for rank 2, scikit-learn's
         inertia).
@@ -171,6 +175,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         projection: Any = None,
         averaging: bool = False,
         log_step: int | None = None,
+        compute_labels: bool = True,
         random_state: Any = None,
         n_jobs: int | None = None,
         verbose: int = 0,
@@ -195,6 +200,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         self.projection = projection
         self.averaging = averaging
         self.log_step = log_step
+        self.compute_labels = compute_labels
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -229,6 +235,8 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
             if self.n_jobs == 0:
                 raise ValueError("n_jobs must be a positive integer, -1 or None, got 0")
         checks.check_number("verbose", self.verbose, low=0, integer=True)
+        if not isinstance(self.compute_labels, (bool, np.bool_)):
+            raise ValueError(f"compute_labels must be True or False, got {self.compute_labels!r}")
 
     def _validate_samples(self, X: Any, *, reset: bool) -> np.ndarray:
         checks.check_dtype_kind("X", X)
@@ -390,10 +398,13 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
     def _label(
         self, X: np.ndarray, weights: np.ndarray | None, centers: np.ndarray, n_threads: int
     ) -> tuple[np.ndarray, float]:
-        labels, distances = core.assign(X, centers, n_threads)
-        losses = _rank_losses(distances, self.rank)
-        inertia = float(np.dot(losses, weights) if weights is not None else losses.sum())
-        return labels, inertia
+        # The loss comes from the streaming kernel, so no float64 copy of n distances is made;
+        # labels_ is the one O(n_samples) output, and compute_labels=False skips it.
+        loss_sum, _ = core.objective(X, weights, centers, float(self.rank), n_threads)
+        if not self.compute_labels:
+            return None, float(loss_sum)
+        labels, _ = core.assign(X, centers, n_threads)
+        return labels, float(loss_sum)
 
     def _commit(
         self,
@@ -401,7 +412,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         rng: np.random.Generator,
         history: np.ndarray,
         n_iter: int,
-        labels: np.ndarray,
+        labels: np.ndarray | None,
         inertia: float,
     ) -> None:
         self._state = state
@@ -411,7 +422,10 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         self.loss_history_ = history
         self.n_iter_ = n_iter
         self.n_steps_ = int(state.step)
-        self.labels_ = labels
+        if labels is not None:
+            self.labels_ = labels
+        elif hasattr(self, "labels_"):
+            del self.labels_
         self.inertia_ = inertia
 
     # Prediction -----------------------------------------------------------------------------
@@ -486,12 +500,6 @@ def _check_finite_fit(state: FitState, loss: float) -> None:
         f"with learning_rate={state.learning_rate:.6g} and schedule={state.schedule!r}; lower "
         "learning_rate, use learning_rate='auto', or rescale X"
     )
-
-
-def _rank_losses(squared_distances: np.ndarray, rank: float) -> np.ndarray:
-    """Return ||x - y||^rank from squared distances, in float64."""
-    squared = squared_distances.astype(np.float64)
-    return squared if rank == 2 else np.power(np.maximum(squared, 0.0), rank / 2.0)
 
 
 def _copy_generator(rng: np.random.Generator) -> np.random.Generator:
