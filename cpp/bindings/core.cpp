@@ -32,7 +32,8 @@ using Array = py::array_t<T, py::array::c_style>;
 template <class T>
 sq::SamplesView<T> view_2d(const Array<T>& array, const char* name) {
   if (array.ndim() != 2) {
-    throw std::invalid_argument(std::string(name) + " must be 2-D, got " + std::to_string(array.ndim()) + "-D");
+    throw std::invalid_argument(std::string(name) + " must be 2-D, got " + std::to_string(array.ndim()) +
+                                "-D");
   }
   return sq::SamplesView<T>(array.data(), array.shape(0), array.shape(1));
 }
@@ -135,9 +136,9 @@ py::tuple objective(const Array<T>& samples, const std::optional<Array<T>>& weig
     for (sq::Index begin = 0; begin < n_samples; begin += chunk) {
       const sq::Index end = std::min(n_samples, begin + chunk);
       const double work = static_cast<double>(end - begin) * table.n_clusters() * table.n_features();
-      const sq::LossTotals part = sq::objective(row_range(samples_view, begin, end),
-                                                weight_data ? weight_data + begin : nullptr, table, rank,
-                                                threads_for_work(n_threads, work));
+      const sq::LossTotals part =
+          sq::objective(row_range(samples_view, begin, end), weight_data ? weight_data + begin : nullptr,
+                        table, rank, threads_for_work(n_threads, work));
       totals.loss_sum += part.loss_sum;
       totals.weight_sum += part.weight_sum;
       check_signals();
@@ -180,10 +181,10 @@ Array<std::int64_t> kmeans_plusplus(const Array<T>& samples, const std::optional
   std::vector<sq::Index> chosen;
   {
     py::gil_scoped_release release;
-    chosen = sq::kmeans_plusplus(samples_view, weight_data, n_clusters, uniforms.data(), uniforms.size(),
-                                 n_local_trials,
-                                 threads_for_work(n_threads, static_cast<double>(samples_view.size()) * n_local_trials),
-                                 check_signals);
+    chosen = sq::kmeans_plusplus(
+        samples_view, weight_data, n_clusters, uniforms.data(), uniforms.size(), n_local_trials,
+        threads_for_work(n_threads, static_cast<double>(samples_view.size()) * n_local_trials),
+        check_signals);
   }
   Array<std::int64_t> result(static_cast<sq::Index>(chosen.size()));
   std::copy(chosen.begin(), chosen.end(), result.mutable_data());
@@ -191,14 +192,14 @@ Array<std::int64_t> kmeans_plusplus(const Array<T>& samples, const std::optional
 }
 
 template <class T>
-py::tuple run(const Array<T>& samples, const std::optional<Array<T>>& weights, const Array<std::int64_t>& order,
-              Array<T> centers, Array<T> first, Array<T> second, Array<T> averaged,
-              Array<std::int64_t> updates, Array<double> mass, Array<double> marks, std::int64_t step,
-              double rate_sum, double rank, const std::string& optimizer, double momentum, double beta,
-              double beta1, double beta2, double epsilon, const std::string& schedule, double learning_rate,
-              double t0, double power, sq::Index batch_size, sq::Index log_step, bool averaging,
-              const std::optional<Array<double>>& lower, const std::optional<Array<double>>& upper,
-              int n_threads) {
+py::tuple run(const Array<T>& samples, const std::optional<Array<T>>& weights,
+              const Array<std::int64_t>& order, Array<T> centers, Array<T> first, Array<T> second,
+              Array<T> averaged, Array<std::int64_t> updates, Array<double> mass, Array<double> marks,
+              std::int64_t step, double rate_sum, double rank, const std::string& optimizer, double momentum,
+              double beta, double beta1, double beta2, double epsilon, const std::string& schedule,
+              double learning_rate, double t0, double power, sq::Index batch_size, sq::Index log_step,
+              bool averaging, const std::optional<Array<double>>& lower,
+              const std::optional<Array<double>>& upper, int n_threads) {
   const auto samples_view = view_2d(samples, "samples");
   if (centers.ndim() != 2) throw std::invalid_argument("centers must be 2-D");
   const sq::Index n_clusters = centers.shape(0);
@@ -208,7 +209,8 @@ py::tuple run(const Array<T>& samples, const std::optional<Array<T>>& weights, c
   auto require = [](bool valid, const char* rule, double value) {
     if (!valid) throw std::invalid_argument(std::string(rule) + ", got " + std::to_string(value));
   };
-  require(learning_rate > 0.0 && std::isfinite(learning_rate), "learning_rate must be finite and > 0", learning_rate);
+  require(learning_rate > 0.0 && std::isfinite(learning_rate), "learning_rate must be finite and > 0",
+          learning_rate);
   require(epsilon > 0.0 && std::isfinite(epsilon), "epsilon must be finite and > 0", epsilon);
   require(t0 > 0.0 && std::isfinite(t0), "t0 must be finite and > 0", t0);
   require(power > 0.0 && std::isfinite(power), "power must be finite and > 0", power);
@@ -234,8 +236,8 @@ py::tuple run(const Array<T>& samples, const std::optional<Array<T>>& weights, c
   for (sq::Index j = 0; settings.lower && j < n_features; ++j) {
     if (!(settings.lower[j] <= settings.upper[j])) {
       throw std::invalid_argument("lower bounds must be <= upper bounds, got lower[" + std::to_string(j) +
-                                  "] = " + std::to_string(settings.lower[j]) + " > upper[" + std::to_string(j) +
-                                  "] = " + std::to_string(settings.upper[j]));
+                                  "] = " + std::to_string(settings.lower[j]) + " > upper[" +
+                                  std::to_string(j) + "] = " + std::to_string(settings.upper[j]));
     }
   }
   // Threads serve the batched assignment inside a step; a whole-data loss record (log_step) is

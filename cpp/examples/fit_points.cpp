@@ -203,7 +203,7 @@ int fit_and_print(const std::string& data_path, const Options& options) {
   const std::string rate = option(options, "--learning-rate", "auto");
   loop.schedule.learning_rate =
       rate == "auto" ? sq::auto_learning_rate<T>(samples, initial, loop.optimizer, loop.rank, loop.n_threads,
-                                                          loop.optimizer_params.momentum)
+                                                 loop.optimizer_params.momentum)
                      : parse_number(rate, "--learning-rate");
   const double epoch_steps =
       std::max(1.0, static_cast<double>(data.rows()) / static_cast<double>(loop.batch_size));

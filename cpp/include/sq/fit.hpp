@@ -148,10 +148,13 @@ std::vector<std::int64_t> epoch_order(Sampling sampling, Random& random, Index n
 // steps), and inverse_time for RMSProp and Adam.
 inline ScheduleKind auto_schedule(OptimizerKind optimizer) {
   switch (optimizer) {
-    case OptimizerKind::adagrad: return ScheduleKind::constant;
+    case OptimizerKind::adagrad:
+      return ScheduleKind::constant;
     case OptimizerKind::rmsprop:
-    case OptimizerKind::adam: return ScheduleKind::inverse_time;
-    default: return ScheduleKind::count;
+    case OptimizerKind::adam:
+      return ScheduleKind::inverse_time;
+    default:
+      return ScheduleKind::count;
   }
 }
 
@@ -175,12 +178,16 @@ double auto_learning_rate(const SamplesView<T>& samples,
   double scale = std::sqrt(totals.mean());
   if (!(scale > 0.0)) scale = 1.0;
   switch (optimizer) {
-    case OptimizerKind::adagrad: return 0.1 * scale;
+    case OptimizerKind::adagrad:
+      return 0.1 * scale;
     case OptimizerKind::rmsprop:
-    case OptimizerKind::adam: return 0.03 * scale;
+    case OptimizerKind::adam:
+      return 0.03 * scale;
     case OptimizerKind::momentum:
-    case OptimizerKind::nag: return (1.0 - momentum) / std::pow(scale, rank - 2.0);
-    default: return 1.0 / std::pow(scale, rank - 2.0);
+    case OptimizerKind::nag:
+      return (1.0 - momentum) / std::pow(scale, rank - 2.0);
+    default:
+      return 1.0 / std::pow(scale, rank - 2.0);
   }
 }
 

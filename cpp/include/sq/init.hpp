@@ -97,24 +97,22 @@ void block_distances(const T* columns, Index rows, Index n_features, const T* po
 // Throws std::invalid_argument when K is outside [1, n], n_local_trials < 1 or n_uniforms is
 // not 1 + (K - 1) * n_local_trials.
 template <class T>
-std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weights,
-                                   Index n_clusters, const double* uniforms, Index n_uniforms,
-                                   Index n_local_trials, int n_threads,
-                                   const std::function<void()>& check_interrupt = {}) {
+std::vector<Index> kmeans_plusplus(const SamplesView<T>& samples, const T* weights, Index n_clusters,
+                                   const double* uniforms, Index n_uniforms, Index n_local_trials,
+                                   int n_threads, const std::function<void()>& check_interrupt = {}) {
   const Index n_samples = samples.rows();
   const Index n_features = samples.cols();
   if (n_clusters < 1 || n_clusters > n_samples) {
-    throw std::invalid_argument("n_clusters must be in [1, n_samples=" +
-                                std::to_string(n_samples) + "], got " + std::to_string(n_clusters));
+    throw std::invalid_argument("n_clusters must be in [1, n_samples=" + std::to_string(n_samples) +
+                                "], got " + std::to_string(n_clusters));
   }
   if (n_local_trials < 1) {
-    throw std::invalid_argument("n_local_trials must be >= 1, got " +
-                                std::to_string(n_local_trials));
+    throw std::invalid_argument("n_local_trials must be >= 1, got " + std::to_string(n_local_trials));
   }
   if (n_uniforms != 1 + (n_clusters - 1) * n_local_trials) {
     throw std::invalid_argument("kmeans_plusplus needs 1 + (n_clusters - 1) * n_local_trials = " +
-                                std::to_string(1 + (n_clusters - 1) * n_local_trials) +
-                                " uniforms, got " + std::to_string(n_uniforms));
+                                std::to_string(1 + (n_clusters - 1) * n_local_trials) + " uniforms, got " +
+                                std::to_string(n_uniforms));
   }
 
   std::vector<Index> chosen;

@@ -47,8 +47,7 @@ class CenterTable {
   void reset(const Eigen::Ref<const RowMatrix<T>>& centers) {
     if (centers.rows() < 1 || centers.cols() < 1) {
       throw std::invalid_argument("centers must have at least one row and one column, got " +
-                                  std::to_string(centers.rows()) + " x " +
-                                  std::to_string(centers.cols()));
+                                  std::to_string(centers.rows()) + " x " + std::to_string(centers.cols()));
     }
     n_clusters_ = centers.rows();
     n_features_ = centers.cols();
@@ -158,7 +157,7 @@ Index reduce_lanes(const T* values, const IndexType* indices, Index count, T& be
 // and would cost more than the distances themselves in the per-sample SQ loop.
 template <class T>
 SQ_INLINE Index reduce_vectors(const simd::Vec<T>* values, const simd::Lanes<T>* indices, int count,
-                     T& best_value) {
+                               T& best_value) {
   constexpr Index width = simd::Traits<T>::width;
 #if defined(__AVX2__)
   simd::Vec<T> low = values[0];
@@ -200,8 +199,8 @@ SQ_INLINE Index reduce_vectors(const simd::Vec<T>* values, const simd::Lanes<T>*
 #if SQ_SIMD
 // One pass of nearest_center() over `vectors` vectors of centres starting at column `base`.
 template <class T, int vectors>
-SQ_INLINE void nearest_pass(const T* column, Index padded, Index n_features, const T* sample,
-                            Index base, const simd::Lanes<T>& ids, simd::Vec<T>& best_values,
+SQ_INLINE void nearest_pass(const T* column, Index padded, Index n_features, const T* sample, Index base,
+                            const simd::Lanes<T>& ids, simd::Vec<T>& best_values,
                             simd::Lanes<T>& best_indices) {
   using Vec = simd::Vec<T>;
   using Lanes = simd::Lanes<T>;
@@ -306,8 +305,8 @@ namespace detail {
 // vector register holds one coordinate of 8 (float) or 4 (double) samples, and the centres are
 // visited in increasing order with a strict "<", so ties go to the lowest index.
 template <class T>
-void assign_rows_direct(const SamplesView<T>& samples, const CenterTable<T>& table, Index begin,
-                        Index end, std::int64_t* labels, T* squared_distances) {
+void assign_rows_direct(const SamplesView<T>& samples, const CenterTable<T>& table, Index begin, Index end,
+                        std::int64_t* labels, T* squared_distances) {
   const Index n_features = table.n_features();
   const Index n_clusters = table.n_clusters();
   Index i = begin;
@@ -409,8 +408,8 @@ void expansion_tile(const CenterTable<T>& table, const T* shifted, Index n_featu
 // around the table's origin, then the exact squared distance to the chosen centre by direct
 // differences.
 template <class T>
-void assign_rows_expansion(const SamplesView<T>& samples, const CenterTable<T>& table,
-                           Index begin, Index end, std::int64_t* labels, T* squared_distances) {
+void assign_rows_expansion(const SamplesView<T>& samples, const CenterTable<T>& table, Index begin, Index end,
+                           std::int64_t* labels, T* squared_distances) {
   const Index n_features = table.n_features();
   const Index n_rows = end - begin;
   const T* origin = table.origin();
@@ -448,13 +447,11 @@ void assign_rows_expansion(const SamplesView<T>& samples, const CenterTable<T>& 
     for (int r = 0; r < tile_rows; ++r) finish_row(i + r, r);
   }
   for (; tile_rows > 2 && i + 2 <= n_rows; i += 2) {
-    expansion_tile<T, 2>(table, shifted.data() + i * n_features, n_features, best_values,
-                         best_indices);
+    expansion_tile<T, 2>(table, shifted.data() + i * n_features, n_features, best_values, best_indices);
     for (int r = 0; r < 2; ++r) finish_row(i + r, r);
   }
   for (; i < n_rows; ++i) {
-    expansion_tile<T, 1>(table, shifted.data() + i * n_features, n_features, best_values,
-                         best_indices);
+    expansion_tile<T, 1>(table, shifted.data() + i * n_features, n_features, best_values, best_indices);
     finish_row(i, 0);
   }
 #else
@@ -508,8 +505,7 @@ void assign(const SamplesView<T>& samples, const CenterTable<T>& table, std::int
             T* squared_distances, int n_threads) {
   if (samples.cols() != table.n_features()) {
     throw std::invalid_argument("samples have " + std::to_string(samples.cols()) +
-                                " features but the centres have " +
-                                std::to_string(table.n_features()));
+                                " features but the centres have " + std::to_string(table.n_features()));
   }
   const Index n_samples = samples.rows();
   parallel_for(count_blocks(n_samples), n_threads, [&](Index block) {

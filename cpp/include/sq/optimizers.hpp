@@ -34,8 +34,10 @@ inline OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "adagrad") return OptimizerKind::adagrad;
   if (name == "rmsprop") return OptimizerKind::rmsprop;
   if (name == "adam") return OptimizerKind::adam;
-  throw std::invalid_argument("optimizer must be one of 'sgd', 'momentum', 'nag', 'adagrad', "
-                              "'rmsprop', 'adam', got '" + name + "'");
+  throw std::invalid_argument(
+      "optimizer must be one of 'sgd', 'momentum', 'nag', 'adagrad', "
+      "'rmsprop', 'adam', got '" +
+      name + "'");
 }
 
 // Hyper-parameters of all optimizers; each optimizer reads the ones it uses.
@@ -63,9 +65,12 @@ struct OptimizerState {
 // Number of K x d state arrays each optimizer needs.
 inline int state_arrays(OptimizerKind kind) {
   switch (kind) {
-    case OptimizerKind::sgd: return 0;
-    case OptimizerKind::adam: return 2;
-    default: return 1;
+    case OptimizerKind::sgd:
+      return 0;
+    case OptimizerKind::adam:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -117,8 +122,11 @@ template <class T>
 class Nesterov {
  public:
   Nesterov(const OptimizerParams& params, const OptimizerState<T>& state)
-      : gamma_(params.momentum), state_(state), gradient_(state.n_features),
-        previous_(state.n_features), lookahead_(state.n_features) {}
+      : gamma_(params.momentum),
+        state_(state),
+        gradient_(state.n_features),
+        previous_(state.n_features),
+        lookahead_(state.n_features) {}
 
   template <class Gradient, class Project>
   void step(Index k, T* center, double rate, Gradient&& gradient, Project&& project) {
@@ -199,7 +207,10 @@ template <class T>
 class Adam {
  public:
   Adam(const OptimizerParams& params, const OptimizerState<T>& state)
-      : beta1_(params.beta1), beta2_(params.beta2), epsilon_(params.epsilon), state_(state),
+      : beta1_(params.beta1),
+        beta2_(params.beta2),
+        epsilon_(params.epsilon),
+        state_(state),
         gradient_(state.n_features) {}
 
   template <class Gradient, class Project>
@@ -216,7 +227,8 @@ class Adam {
       const double v = beta2_ * second_moment[j] + (1.0 - beta2_) * gradient_[j] * gradient_[j];
       first_moment[j] = T(m);
       second_moment[j] = T(v);
-      center[j] = T(center[j] - rate * (m / first_correction) / (std::sqrt(v / second_correction) + epsilon_));
+      center[j] =
+          T(center[j] - rate * (m / first_correction) / (std::sqrt(v / second_correction) + epsilon_));
     }
     project(center);
   }

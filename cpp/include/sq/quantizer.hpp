@@ -30,8 +30,8 @@ inline ScheduleKind parse_schedule(const std::string& name) {
   if (name == "constant") return ScheduleKind::constant;
   if (name == "inverse_time") return ScheduleKind::inverse_time;
   if (name == "count") return ScheduleKind::count;
-  throw std::invalid_argument("schedule must be one of 'constant', 'inverse_time', 'count', got '" +
-                              name + "'");
+  throw std::invalid_argument("schedule must be one of 'constant', 'inverse_time', 'count', got '" + name +
+                              "'");
 }
 
 // Step sizes rho_t.
@@ -52,13 +52,15 @@ struct Schedule {
   // makes trajectory averaging a plain mean of the iterates.
   double global_rate(std::int64_t step) const {
     switch (kind) {
-      case ScheduleKind::constant: return learning_rate;
+      case ScheduleKind::constant:
+        return learning_rate;
       case ScheduleKind::inverse_time: {
         // pow(x, 1) == x exactly, so the common power 1 skips the pow call at no change in bits.
         const double base = 1.0 + static_cast<double>(step) / t0;
         return learning_rate / (power == 1.0 ? base : std::pow(base, power));
       }
-      case ScheduleKind::count: return 1.0;
+      case ScheduleKind::count:
+        return 1.0;
     }
     return learning_rate;
   }
@@ -76,11 +78,11 @@ struct QuantizerSettings {
   OptimizerParams optimizer_params;
   Schedule schedule;
   Index batch_size = 1;
-  Index log_step = 0;         // record the loss every log_step steps; 0 disables
-  bool averaging = false;     // keep the Cesaro average sum_t rho_t y_t / sum_t rho_t
+  Index log_step = 0;             // record the loss every log_step steps; 0 disables
+  bool averaging = false;         // keep the Cesaro average sum_t rho_t y_t / sum_t rho_t
   const double* lower = nullptr;  // d lower bounds of the box Y, or null for no projection
   const double* upper = nullptr;  // d upper bounds of the box Y, or null
-  int n_threads = 1;          // threads for mini-batch assignment and loss evaluation
+  int n_threads = 1;              // threads for mini-batch assignment and loss evaluation
 };
 
 // Caller-owned state of a fit, updated in place so a fit can be resumed, pickled and rolled back.
@@ -90,9 +92,9 @@ struct QuantizerState {
   Index n_clusters = 0;
   Index n_features = 0;
   T* centers = nullptr;
-  T* first = nullptr;          // optimizer state (see optimizers.hpp), null when unused
+  T* first = nullptr;  // optimizer state (see optimizers.hpp), null when unused
   T* second = nullptr;
-  T* averaged = nullptr;       // averaged centres, null unless averaging
+  T* averaged = nullptr;            // averaged centres, null unless averaging
   std::int64_t* updates = nullptr;  // moves of each centre
   double* mass = nullptr;           // weight each centre received, starting at 1
   double* marks = nullptr;          // rate sum at which averaged row k was last brought up to date
@@ -241,9 +243,8 @@ std::vector<LossRecord> run_per_sample(const SamplesView<T>& samples, const T* w
 // Throws std::invalid_argument when an order index is outside [0, n), before any step.
 // Call `run`, which also checks the settings and the state arrays, rather than this directly.
 template <class T, class Optimizer>
-std::vector<LossRecord> run_with(const SamplesView<T>& samples, const T* weights,
-                                 const std::int64_t* order, Index n_order,
-                                 const QuantizerSettings& settings, QuantizerState<T>& state,
+std::vector<LossRecord> run_with(const SamplesView<T>& samples, const T* weights, const std::int64_t* order,
+                                 Index n_order, const QuantizerSettings& settings, QuantizerState<T>& state,
                                  const std::function<void()>& check_interrupt) {
   const Index n_features = state.n_features;
   const Index n_clusters = state.n_clusters;
@@ -380,7 +381,8 @@ std::vector<LossRecord> run(const SamplesView<T>& samples, const T* weights, con
     throw std::invalid_argument("rank must be >= 1, got " + std::to_string(settings.rank));
   }
   const int needed = state_arrays(settings.optimizer);
-  if ((needed >= 1 && !state.first) || (needed >= 2 && !state.second) || (settings.averaging && !state.averaged)) {
+  if ((needed >= 1 && !state.first) || (needed >= 2 && !state.second) ||
+      (settings.averaging && !state.averaged)) {
     throw std::invalid_argument("the optimizer or averaging needs a state array that was not given");
   }
   switch (settings.optimizer) {
