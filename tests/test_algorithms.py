@@ -8,17 +8,9 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from stochastic_quantization import StochasticQuantization
+from stochastic_quantization.experiment.cli import PAPER_RATES
 
 OPTIMIZERS = ["sgd", "momentum", "nag", "adagrad", "rmsprop", "adam"]
-# Learning rates of the paper's experiments, used with rank 3 on standardised data.
-PAPER_RATES = {
-    "sgd": 0.001,
-    "momentum": 0.001,
-    "nag": 0.001,
-    "rmsprop": 0.001,
-    "adagrad": 0.1,
-    "adam": 0.01,
-}
 
 
 @pytest.fixture(scope="module")

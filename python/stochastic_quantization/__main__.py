@@ -168,6 +168,15 @@ def cluster(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["experiment"]:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print(
+                "error: the experiment needs PyTorch; install it with "
+                "pip install 'stochastic-quantization[experiment]'",
+                file=sys.stderr,
+            )
+            return 2
         from .experiment.cli import main as experiment_main
 
         return experiment_main(argv[1:])

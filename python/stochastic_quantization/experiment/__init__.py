@@ -1,15 +1,13 @@
-"""Semi-supervised image classification experiment: a triplet-loss CNN encoder.
+"""Semi-supervised image classification experiment: a triplet-loss CNN encoder, then SQ.
 
-The encoder maps images to a low-dimensional latent space where stochastic quantization
-then clusters them. This subpackage needs PyTorch, which the rest of the package does not.
+The encoder maps images to a low-dimensional latent space where stochastic quantization then
+clusters them. The encoder needs PyTorch (the extra ``experiment``), which the rest of the
+package does not; its names are imported on first access, so ``experiment.cli`` loads without it.
 """
 
-from .encoder import (
-    ConvEmbeddingNet,
-    TripletEncoder,
-    mine_semi_hard_triplets,
-    semi_hard_triplet_loss,
-)
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "ConvEmbeddingNet",
@@ -17,3 +15,11 @@ __all__ = [
     "mine_semi_hard_triplets",
     "semi_hard_triplet_loss",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import encoder
+
+        return getattr(encoder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
