@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import _validation as checks
 from ._kernels import core
@@ -28,6 +28,19 @@ from ._state import (
 logger = logging.getLogger("stochastic_quantization")
 
 INITS = ("k-means++", "sample", "random")
+
+_blas_controller: ThreadpoolController | None = None
+
+
+def _single_threaded_blas() -> Any:
+    """Return a context that holds BLAS to one thread while the core runs its own threads.
+
+    The controller scans the loaded libraries once (about 3 ms), not at every fit.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -282,7 +295,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         n_threads = resolve_threads(self.n_jobs)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
 
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             centers = initial_centers(self, X, weights, rng, n_threads)
             state = FitState.start(self, centers, X, weights, n_threads)
             history, n_iter = self._run_epochs(X, weights, state, rng, n_threads)
@@ -322,7 +335,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         weights = checks.check_sample_weight(sample_weight, X.shape[0], X.dtype)
         n_threads = resolve_threads(self.n_jobs)
 
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             if first_call:
                 rng = np.random.default_rng(
                     check_random_state(self.random_state).randint(2**31 - 1)
