@@ -277,7 +277,7 @@ BAD_PARAMETERS = [
     ({"learning_rate": -0.1}, r"learning_rate must be > 0.0, got -0.1"),
     ({"learning_rate": float("nan")}, r"learning_rate must be finite, got nan"),
     ({"learning_rate": float("inf")}, r"learning_rate must be finite, got inf"),
-    ({"learning_rate": "fast"}, r"learning_rate must be a real number, got 'fast'"),
+    ({"learning_rate": "fast"}, r"learning_rate must be 'auto' or a number > 0, got 'fast'"),
     ({"rank": 0.5}, r"rank must be >= 1.0, got 0.5"),
     ({"rank": 0}, r"rank must be >= 1.0, got 0"),
     ({"rank": float("nan")}, r"rank must be finite, got nan"),

@@ -8,6 +8,7 @@ way an outside C++ project would use them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +21,16 @@ from stochastic_quantization import StochasticQuantization
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
+# The tools and the example are not instrumented; under tools/sanitize.sh the preloaded ASan
+# runtime would otherwise run inside CMake and the compiler and report their own allocations.
+TOOL_ENV = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
 
 
 def run_checked(command: list[str], cwd: Path | None = None) -> str:
     """Run a command and return its stdout. A failure fails the test and shows the output."""
-    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, check=False, env=TOOL_ENV
+    )
     if completed.returncode != 0:
         pytest.fail(
             f"{' '.join(command)} failed with exit code {completed.returncode}:\n"
@@ -68,7 +74,9 @@ def fit_points(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-DSQ_INSTALL=ON",
         f"-DPython_EXECUTABLE={sys.executable}",
     ]
-    completed = subprocess.run(configure, capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        configure, capture_output=True, text=True, check=False, env=TOOL_ENV
+    )
     if completed.returncode != 0 and "Eigen3" in completed.stderr:
         pytest.skip("CMake found no Eigen 3: install libeigen3-dev, or cmeel-eigen with pip")
     if completed.returncode != 0:
@@ -266,7 +274,11 @@ def test_example_rejects_bad_input(fit_points, tmp_path, blobs, arguments, messa
     write_csv(tmp_path / "data.csv", X)
 
     completed = subprocess.run(
-        [str(fit_points), str(data), *arguments], capture_output=True, text=True, check=False
+        [str(fit_points), str(data), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=TOOL_ENV,
     )
 
     assert completed.returncode == 1

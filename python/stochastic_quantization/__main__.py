@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +27,37 @@ def _learning_rate(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _rank(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value:g}")
+    return value
+
+
+def _output_path(text: str) -> Path:
+    """Return the .npz path np.savez writes, checking its folder before any work is done."""
+    path = Path(text)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    if not path.parent.is_dir():
+        folder = str(path.parent)
+        raise argparse.ArgumentTypeError(f"folder {folder!r} of the output file not found")
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m stochastic_quantization",
@@ -39,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a .npy or .csv file of shape (n_samples, n_features); default: scikit-learn's "
         "bundled handwritten digits (1797 x 64, no download)",
     )
-    parser.add_argument("--n-clusters", type=int, default=10, help="number of centres (default 10)")
     parser.add_argument(
-        "--rank", type=float, default=2.0, help="exponent r >= 1 of the loss (default 2)"
+        "--n-clusters", type=_positive_int, default=10, help="number of centres (default 10)"
+    )
+    parser.add_argument(
+        "--rank", type=_rank, default=2.0, help="exponent r >= 1 of the loss (default 2)"
     )
     parser.add_argument(
         "--optimizer",
@@ -55,12 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="initial step size rho_0, or 'auto' to scale it to the data (default auto)",
     )
-    parser.add_argument("--max-iter", type=int, default=20, help="maximum epochs (default 20)")
-    parser.add_argument("--batch-size", type=int, default=1, help="samples per step (default 1)")
+    parser.add_argument(
+        "--max-iter", type=_positive_int, default=20, help="maximum epochs (default 20)"
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=1, help="samples per step (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--n-jobs", type=int, default=None, help="threads (default: all cores)")
     parser.add_argument(
-        "--output", help="save centres, labels and the loss history to this .npz file"
+        "--output",
+        type=_output_path,
+        help="save centres, labels and the loss history to this .npz file ('.npz' is added "
+        "when missing)",
     )
     parser.add_argument(
         "--no-compare", action="store_true", help="skip the scikit-learn KMeans comparison"

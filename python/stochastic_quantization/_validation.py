@@ -182,7 +182,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
     if not np.all(np.isfinite(weights)):
         raise ValueError("sample_weight must be finite, got NaN or infinity")
     if np.any(weights < 0):
-        raise ValueError(f"sample_weight must be >= 0, got minimum {weights.min()!r}")
+        raise ValueError(f"sample_weight must be >= 0, got minimum {float(weights.min())!r}")
     if not np.any(weights > 0):
         raise ValueError("sample_weight must have at least one positive value, got all zeros")
     return np.ascontiguousarray(weights, dtype=dtype)

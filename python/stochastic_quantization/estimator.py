@@ -224,7 +224,11 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
         checks.check_number("n_clusters", self.n_clusters, low=1, integer=True)
         checks.check_number("rank", self.rank, low=1.0)
         checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if not (isinstance(self.learning_rate, str) and self.learning_rate == "auto"):
+        if isinstance(self.learning_rate, str) and self.learning_rate != "auto":
+            raise ValueError(
+                f"learning_rate must be 'auto' or a number > 0, got {self.learning_rate!r}"
+            )
+        if not isinstance(self.learning_rate, str):
             checks.check_number("learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
         checks.check_choice("schedule", self.schedule, ("auto", *SCHEDULES))
         if isinstance(self.init, str):
