@@ -74,9 +74,7 @@ def fit_points(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-DSQ_INSTALL=ON",
         f"-DPython_EXECUTABLE={sys.executable}",
     ]
-    completed = subprocess.run(
-        configure, capture_output=True, text=True, check=False, env=TOOL_ENV
-    )
+    completed = subprocess.run(configure, capture_output=True, text=True, check=False, env=TOOL_ENV)
     if completed.returncode != 0 and "Eigen3" in completed.stderr:
         pytest.skip("CMake found no Eigen 3: install libeigen3-dev, or cmeel-eigen with pip")
     if completed.returncode != 0:
