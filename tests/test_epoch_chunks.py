@@ -78,3 +78,36 @@ def test_chunked_fit_matches_one_piece(monkeypatch, batch_size):
     whole = StochasticQuantization(**params).fit(X)
     np.testing.assert_array_equal(chunked.cluster_centers_, whole.cluster_centers_)
     assert chunked.n_steps_ == whole.n_steps_
+
+
+def test_chunked_loss_same_for_memmap_and_array(tmp_path, monkeypatch):
+    monkeypatch.setattr(_state, "ORDER_CHUNK", 300)
+    X = np.random.default_rng(3).normal(size=(1000, 4)).astype(np.float32)
+    path = tmp_path / "samples.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    settings = dict(random_state=0, max_iter=3, tol=None)
+    from_array = StochasticQuantization(5, **settings).fit(X)
+    from_file = StochasticQuantization(5, **settings).fit(mapped)
+    np.testing.assert_array_equal(from_file.cluster_centers_, from_array.cluster_centers_)
+    np.testing.assert_array_equal(from_file.loss_history_, from_array.loss_history_)
+    assert from_file.inertia_ == from_array.inertia_
+
+
+def test_release_pages_keeps_copy_on_write_edits(tmp_path):
+    path = tmp_path / "samples.npy"
+    np.save(path, np.zeros((4096, 4)))
+    writable = np.load(path, mmap_mode="c")
+    writable[10, 2] = 7.0
+    _state.release_mapped_pages(writable)
+    assert writable[10, 2] == 7.0
+
+
+def test_release_pages_of_read_only_memmap_keeps_values(tmp_path):
+    X = np.random.default_rng(4).normal(size=(4096, 4))
+    path = tmp_path / "samples.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    assert mapped[100, 1] == X[100, 1]
+    _state.release_mapped_pages(np.asarray(mapped))
+    np.testing.assert_array_equal(mapped, X)

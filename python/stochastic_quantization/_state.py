@@ -7,6 +7,7 @@ fitted model picklable and lets a fit be rolled back by working on a copy.
 from __future__ import annotations
 
 import copy
+import mmap
 import os
 import warnings
 from collections.abc import Iterator
@@ -102,6 +103,50 @@ def epoch_chunks(
         else:
             chunk = np.arange(start, start + size)
         yield _keep_weighted(chunk, weights)
+
+
+def streamed_objective(
+    X: np.ndarray, weights: np.ndarray | None, centers: np.ndarray, rank: float, n_threads: int
+) -> tuple[float, float]:
+    """Return (sum_i w_i min_k ||x_i - y_k||^rank, sum_i w_i) over X.
+
+    Above ORDER_CHUNK rows the sums are taken over row chunks of that size, whatever kind of
+    array X is (so a memmap and an array give the same bits), and a memmap's pages are released
+    after each chunk, so the resident set stays bounded for files larger than RAM.
+    """
+    if X.shape[0] <= ORDER_CHUNK:
+        return core.objective(X, weights, centers, float(rank), n_threads)
+    loss_sum = weight_sum = 0.0
+    for start in range(0, X.shape[0], ORDER_CHUNK):
+        rows = slice(start, start + ORDER_CHUNK)
+        chunk_weights = None if weights is None else weights[rows]
+        chunk_loss, chunk_weight = core.objective(
+            X[rows], chunk_weights, centers, float(rank), n_threads
+        )
+        loss_sum += chunk_loss
+        weight_sum += chunk_weight
+        release_mapped_pages(X)
+    return loss_sum, weight_sum
+
+
+def release_mapped_pages(X: np.ndarray) -> None:
+    """Drop the pages of a file-backed memmap under X from this process's resident set.
+
+    The pages stay in the kernel's page cache, so reading them again costs a minor fault. Only
+    shared mappings (modes "r", "r+", "w+") are released: for a copy-on-write memmap (mode "c")
+    dropping pages would discard the caller's writes.
+    """
+    array = X
+    while isinstance(array, np.ndarray) and not isinstance(array, np.memmap):
+        array = array.base
+    if not isinstance(array, np.memmap) or array.mode not in ("r", "r+", "w+"):
+        return
+    handle = getattr(array, "_mmap", None)
+    if handle is None and isinstance(array.base, mmap.mmap):
+        handle = array.base
+    if handle is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    handle.madvise(mmap.MADV_DONTNEED)
 
 
 def _keep_weighted(order: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -303,8 +348,8 @@ class FitState:
         self, X: np.ndarray, weights: np.ndarray | None, rank: float, n_threads: int
     ) -> float:
         """Return F(y) over X for the reported centres."""
-        loss_sum, weight_sum = core.objective(
-            X, weights, self.output_centers(), float(rank), n_threads
+        loss_sum, weight_sum = streamed_objective(
+            X, weights, self.output_centers(), rank, n_threads
         )
         return loss_sum / weight_sum
 
@@ -329,6 +374,8 @@ class FitState:
             whole = len(order) - len(order) % batch_size
             if whole:
                 logs.append(self.run(model, X, weights, order[:whole], n_threads))
+                if X.shape[0] > ORDER_CHUNK:
+                    release_mapped_pages(X)
             leftover = order[whole:]
         if leftover.size or not logs:
             logs.append(self.run(model, X, weights, np.ascontiguousarray(leftover), n_threads))

@@ -23,6 +23,7 @@ from ._state import (
     FitState,
     initial_centers,
     resolve_threads,
+    streamed_objective,
 )
 
 logger = logging.getLogger("stochastic_quantization")
@@ -417,7 +418,7 @@ class StochasticQuantization(ClusterMixin, TransformerMixin, BaseEstimator):
     ) -> tuple[np.ndarray, float]:
         # The loss comes from the streaming kernel, so no float64 copy of n distances is made;
         # labels_ is the one O(n_samples) output, and compute_labels=False skips it.
-        loss_sum, _ = core.objective(X, weights, centers, float(self.rank), n_threads)
+        loss_sum, _ = streamed_objective(X, weights, centers, self.rank, n_threads)
         if not self.compute_labels:
             return None, float(loss_sum)
         labels, _ = core.assign(X, centers, n_threads)
