@@ -120,7 +120,7 @@ def test_zero_weight_samples_never_pull(digits):
     "weights, message",
     [
         (-np.ones(20), "sample_weight must be >= 0"),
-        (np.full(20, np.nan), "sample_weight must be finite"),
+        (np.full(20, np.nan), r"sample_weight must be finite, got sample_weight\[0\] = nan"),
         (np.zeros(20), "at least one positive"),
         (np.ones(19), r"shape \(20,\)"),
     ],

@@ -180,7 +180,9 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
             f"sample_weight must have shape ({n_samples},) to match X, got shape {weights.shape}"
         )
     if not np.all(np.isfinite(weights)):
-        raise ValueError("sample_weight must be finite, got NaN or infinity")
+        index = int(np.flatnonzero(~np.isfinite(weights))[0])
+        value = weights[index]
+        raise ValueError(f"sample_weight must be finite, got sample_weight[{index}] = {value}")
     if np.any(weights < 0):
         raise ValueError(f"sample_weight must be >= 0, got minimum {float(weights.min())!r}")
     if not np.any(weights > 0):
