@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stochastic_quantization import StochasticQuantization, _state
+from stochastic_quantization import StochasticQuantization, _memmap, _state
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_release_pages_keeps_copy_on_write_edits(tmp_path):
     np.save(path, np.zeros((4096, 4)))
     writable = np.load(path, mmap_mode="c")
     writable[10, 2] = 7.0
-    _state.release_mapped_pages(writable)
+    _memmap.release_mapped_pages(writable)
     assert writable[10, 2] == 7.0
 
 
@@ -109,5 +109,21 @@ def test_release_pages_of_read_only_memmap_keeps_values(tmp_path):
     np.save(path, X)
     mapped = np.load(path, mmap_mode="r")
     assert mapped[100, 1] == X[100, 1]
-    _state.release_mapped_pages(np.asarray(mapped))
+    _memmap.release_mapped_pages(np.asarray(mapped))
     np.testing.assert_array_equal(mapped, X)
+
+
+def test_chunked_finite_check_names_row(monkeypatch):
+    monkeypatch.setattr(_memmap, "CHUNK_BYTES", 64 * 8 * 4)
+    X = np.zeros((1000, 4))
+    X[777, 3] = np.inf
+    with pytest.raises(ValueError, match="got inf at row 777, column 3"):
+        StochasticQuantization(2).fit(X)
+
+
+def test_chunked_range_check(monkeypatch):
+    monkeypatch.setattr(_memmap, "CHUNK_BYTES", 64 * 4 * 4)
+    X = np.zeros((1000, 4), dtype=np.float32)
+    X[900, 0] = -3e30
+    with pytest.raises(ValueError, match="X has values up to 3e\\+30 in magnitude"):
+        StochasticQuantization(2).fit(X)

@@ -7,7 +7,6 @@ fitted model picklable and lets a fit be rolled back by working on a copy.
 from __future__ import annotations
 
 import copy
-import mmap
 import os
 import warnings
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import core
+from ._memmap import release_mapped_pages
 
 OPTIMIZERS = ("sgd", "momentum", "nag", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("constant", "inverse_time", "count")
@@ -127,26 +127,6 @@ def streamed_objective(
         weight_sum += chunk_weight
         release_mapped_pages(X)
     return loss_sum, weight_sum
-
-
-def release_mapped_pages(X: np.ndarray) -> None:
-    """Drop the pages of a file-backed memmap under X from this process's resident set.
-
-    The pages stay in the kernel's page cache, so reading them again costs a minor fault. Only
-    shared mappings (modes "r", "r+", "w+") are released: for a copy-on-write memmap (mode "c")
-    dropping pages would discard the caller's writes.
-    """
-    array = X
-    while isinstance(array, np.ndarray) and not isinstance(array, np.memmap):
-        array = array.base
-    if not isinstance(array, np.memmap) or array.mode not in ("r", "r+", "w+"):
-        return
-    handle = getattr(array, "_mmap", None)
-    if handle is None and isinstance(array.base, mmap.mmap):
-        handle = array.base
-    if handle is None or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    handle.madvise(mmap.MADV_DONTNEED)
 
 
 def _keep_weighted(order: np.ndarray, weights: np.ndarray | None) -> np.ndarray:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_array
 
+from ._memmap import row_chunks
+
 # Largest magnitude a coordinate may have in each floating dtype: beyond it, a squared distance
 # between two such points can overflow in a sum over up to 2**16 features.
 MAX_COORDINATE = {
@@ -96,7 +98,14 @@ def _check_object_elements(name: str, array: Any) -> None:
 
 def check_finite(name: str, samples: np.ndarray) -> None:
     """Raise ValueError naming the first NaN or infinity of a 2-D float array, if there is one."""
-    if samples.size == 0 or np.isfinite(samples.sum(dtype=np.float64)):
+    if samples.size == 0:
+        return
+    for first_row, chunk in row_chunks(samples):
+        _check_finite_chunk(name, chunk, first_row)
+
+
+def _check_finite_chunk(name: str, samples: np.ndarray, first_row: int) -> None:
+    if np.isfinite(samples.sum(dtype=np.float64)):
         # The float64 sum of finite float32 or float64 values can overflow to infinity, so a
         # finite sum proves every value finite; an infinite one needs the scan below.
         return
@@ -106,6 +115,7 @@ def check_finite(name: str, samples: np.ndarray) -> None:
         if len(bad):
             row, column = int(bad[0][0]) + start, int(bad[0][1])
             value = samples[row, column]
+            row += first_row
             raise ValueError(
                 f"{name} must contain only finite values, got {value} at row {row}, column "
                 f"{column}; remove or impute NaN and infinite values first"
@@ -128,7 +138,9 @@ def check_range(name: str, samples: np.ndarray, dtype: np.dtype | None = None) -
     limit = MAX_COORDINATE.get(dtype)
     if limit is None or samples.size == 0:
         return
-    largest = max(float(samples.max()), -float(samples.min()))
+    largest = 0.0
+    for _, chunk in row_chunks(samples):
+        largest = max(largest, float(chunk.max()), -float(chunk.min()))
     if largest > limit:
         advice = (
             f"pass {name}.astype(np.float64) or rescale the data"
