@@ -41,3 +41,20 @@ def row_chunks(X: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     for start in range(0, X.shape[0], rows):
         yield start, X[start : start + rows]
         release_mapped_pages(X)
+
+
+def take_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return a C-contiguous copy of X[rows] for sorted row indices, reading chunk by chunk.
+
+    Scattered reads of a memmap map whole neighbourhoods of each row (kernel fault-around and
+    readahead), so gathering rows across a large file at once can map most of it; releasing the
+    pages after each chunk keeps the resident set near one chunk.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if X.shape[0] * X.itemsize * int(np.prod(X.shape[1:], dtype=np.int64)) <= CHUNK_BYTES:
+        return np.ascontiguousarray(X[rows])
+    out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
+    for start, chunk in row_chunks(X):
+        first, last = np.searchsorted(rows, [start, start + chunk.shape[0]])
+        out[first:last] = chunk[rows[first:last] - start]
+    return out

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels import core
-from ._memmap import release_mapped_pages
+from ._memmap import release_mapped_pages, take_rows
 
 OPTIMIZERS = ("sgd", "momentum", "nag", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("constant", "inverse_time", "count")
@@ -183,7 +183,7 @@ def initial_centers(
             # Rows drawn uniformly without replacement (sorted, so a memmap is read in order);
             # weights come along, so the draws stay proportional to w_i * D_i^2.
             rows = np.sort(rng.choice(n_samples, size=subsample, replace=False, shuffle=False))
-            source = np.ascontiguousarray(X[rows])
+            source = take_rows(X, rows)
             source_weights = None if weights is None else np.ascontiguousarray(weights[rows])
             if source_weights is not None and np.count_nonzero(source_weights) < n_clusters:
                 source, source_weights = X, weights
@@ -198,7 +198,7 @@ def initial_centers(
     if init == "sample":
         p = None if weights is None else weights.astype(np.float64) / weights.sum(dtype=np.float64)
         indices = np.sort(rng.choice(n_samples, size=n_clusters, replace=False, p=p))
-        return X[indices].copy()
+        return take_rows(X, indices)
     support = X if weights is None else X[weights > 0]
     low, high = support.min(axis=0), support.max(axis=0)
     return rng.uniform(low, high, size=(n_clusters, n_features)).astype(X.dtype)
@@ -409,7 +409,7 @@ def _resolve_learning_rate(model: Any, X: np.ndarray, centers: np.ndarray, n_thr
     if not isinstance(model.learning_rate, str):
         return float(model.learning_rate)
     stride = max(1, X.shape[0] // SCALE_SUBSAMPLE)
-    subsample = np.ascontiguousarray(X[::stride])
+    subsample = take_rows(X, np.arange(0, X.shape[0], stride))
     loss_sum, weight_sum = core.objective(subsample, None, centers, 2.0, n_threads)
     scale = float(np.sqrt(loss_sum / weight_sum))
     if not scale > 0.0:
