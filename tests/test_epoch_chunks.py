@@ -127,3 +127,15 @@ def test_chunked_range_check(monkeypatch):
     X[900, 0] = -3e30
     with pytest.raises(ValueError, match="X has values up to 3e\\+30 in magnitude"):
         StochasticQuantization(2).fit(X)
+
+
+def test_take_rows_chunked_equals_fancy_index(monkeypatch, tmp_path):
+    monkeypatch.setattr(_memmap, "CHUNK_BYTES", 100 * 8 * 3)
+    X = np.random.default_rng(5).normal(size=(1000, 3))
+    path = tmp_path / "samples.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    rows = np.array([0, 5, 99, 100, 101, 500, 998, 999])
+    taken = _memmap.take_rows(mapped, rows)
+    np.testing.assert_array_equal(taken, X[rows])
+    assert taken.flags.c_contiguous
