@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stochastic_quantization._state import STATE_ARRAYS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 
@@ -68,7 +70,7 @@ def python_loop(X, order, centers, optimizer, learning_rate):
 def core_epoch(core, X, order, centers, optimizer):
     """Run one SQ epoch over X[order] through the compiled core (batch_size=1)."""
     n_clusters = len(centers)
-    arrays = 0 if optimizer == "sgd" else (2 if optimizer == "adam" else 1)
+    arrays = STATE_ARRAYS[optimizer]
     empty = np.empty((0, 0), X.dtype)
     core.run(
         X, None, order, centers,

@@ -33,7 +33,7 @@ def test_optimizer_defaults_near_kmeans(digits, kmeans_inertia, optimizer):
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_paper_settings_converge(digits, optimizer):
-    """Rank 3 with the paper's constant learning rates on standardised digits converges."""
+    """Rank 3 with Kozyriev and Norkin's constant learning rates converges on scaled digits."""
     X = StandardScaler().fit_transform(digits)
     model = StochasticQuantization(
         10,

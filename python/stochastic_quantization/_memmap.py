@@ -47,7 +47,7 @@ def take_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Return a C-contiguous copy of X[rows] for sorted row indices, reading chunk by chunk.
 
     Scattered reads of a memmap map whole neighbourhoods of each row (kernel fault-around and
-    readahead), so gathering rows across a large file at once can map most of it; releasing the
+    readahead), so gathering rows across a large file at once can map most of it. Releasing the
     pages after each chunk keeps the resident set near one chunk.
     """
     rows = np.asarray(rows, dtype=np.int64)

@@ -111,8 +111,8 @@ def streamed_objective(
     """Return (sum_i w_i min_k ||x_i - y_k||^rank, sum_i w_i) over X.
 
     Above ORDER_CHUNK rows the sums are taken over row chunks of that size, whatever kind of
-    array X is (so a memmap and an array give the same bits), and a memmap's pages are released
-    after each chunk, so the resident set stays bounded for files larger than RAM.
+    array X is, so a memmap and an array give the same bits. A memmap's pages are released
+    after each chunk, which bounds the resident set for files larger than RAM.
     """
     if X.shape[0] <= ORDER_CHUNK:
         return core.objective(X, weights, centers, float(rank), n_threads)

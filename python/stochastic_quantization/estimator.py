@@ -34,7 +34,7 @@ _blas_controller: ThreadpoolController | None = None
 
 
 def _single_threaded_blas() -> Any:
-    """Return a context that holds BLAS to one thread while the core runs its own threads.
+    """Return a context that limits BLAS to one thread while the core runs its own threads.
 
     The controller scans the loaded libraries once (about 3 ms), not at every fit.
     """

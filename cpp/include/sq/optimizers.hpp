@@ -1,7 +1,7 @@
 // Update rules for one centre: SGD, Momentum, NAG, AdaGrad, RMSProp and Adam.
 //
 // Each optimizer keeps its state per centre in caller-owned K x d arrays and moves only the centre
-// that received a gradient. The state of the other centres is left as it is: a centre's momentum
+// that received a gradient. The state of the other centres is left as it is. A centre's momentum
 // or moment estimates change only when that centre moves (the "lazy" convention of sparse
 // optimizers), so a centre that is never the nearest keeps its initial, finite state.
 //
@@ -90,7 +90,7 @@ class Sgd {
   Vector<double> gradient_;
 };
 
-// Heavy ball: y <- P(y - rho g(y) + gamma (y - y_prev)); `first` holds y - y_prev.
+// Heavy ball: y <- P(y - rho g(y) + gamma (y - y_prev)); `first` stores y - y_prev.
 template <class T>
 class Momentum {
  public:
@@ -149,7 +149,7 @@ class Nesterov {
   Vector<T> lookahead_;
 };
 
-// AdaGrad: G <- G + g^2, y <- P(y - rho g / (sqrt(G) + eps)); `first` holds G.
+// AdaGrad: G <- G + g^2, y <- P(y - rho g / (sqrt(G) + eps)); `first` stores G.
 template <class T>
 class AdaGrad {
  public:
@@ -174,7 +174,7 @@ class AdaGrad {
   Vector<double> gradient_;
 };
 
-// RMSProp: G <- beta G + (1 - beta) g^2, y <- P(y - rho g / (sqrt(G) + eps)); `first` holds G.
+// RMSProp: G <- beta G + (1 - beta) g^2, y <- P(y - rho g / (sqrt(G) + eps)); `first` stores G.
 template <class T>
 class RmsProp {
  public:

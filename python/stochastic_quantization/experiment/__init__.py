@@ -2,7 +2,8 @@
 
 The encoder maps images to a low-dimensional latent space where stochastic quantization then
 clusters them. The encoder needs PyTorch (the extra ``experiment``), which the rest of the
-package does not; its names are imported on first access, so ``experiment.cli`` loads without it.
+package does not need. Its names are imported on first access, so ``experiment.cli`` loads
+without PyTorch.
 """
 
 from __future__ import annotations
